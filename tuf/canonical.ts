@@ -1,0 +1,322 @@
+/**
+ * Canonical JSON exactly as Notary's Go encoder (docker/go/canonical/json) writes it, and a
+ * strict JSON parser for data that crosses a trust boundary.
+ *
+ * Canonical form (spec 2.2): object members sorted by the UTF-8 bytes of their keys, no
+ * whitespace, strings escape only `"` and `\`, integers only.
+ * File form (spec 2.1): the canonical bytes after Go's HTML-escaping pass (`<>&`, U+2028/9).
+ */
+import { TufError } from './errors';
+import { LIMITS } from './limits';
+
+/** A parsed JSON value. Integers beyond 2^53 stay exact as bigint; other numbers are rejected. */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Compare two strings by their UTF-8 bytes (equivalently, by code points). JavaScript's default
+ * order is by UTF-16 code units, which puts astral characters (surrogates, 0xD800-0xDFFF) before
+ * U+E000..U+FFFF; Go puts them after.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    const sa = ca >= 0xd800 && ca <= 0xdfff;
+    const sb = cb >= 0xd800 && cb <= 0xdfff;
+    if (sa !== sb) {
+      // a surrogate encodes a code point >= 0x10000, above every BMP code unit
+      return sa ? 1 : -1;
+    }
+    return ca - cb;
+  }
+  return a.length - b.length;
+}
+
+function checkWellFormed(s: string): void {
+  // lone surrogates have no UTF-8 form; Go would replace them, changing signed bytes
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (!(d >= 0xdc00 && d <= 0xdfff)) throw new TufError('CANONICAL', 'string holds a lone surrogate');
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      throw new TufError('CANONICAL', 'string holds a lone surrogate');
+    }
+  }
+}
+
+function writeString(s: string, out: string[]): void {
+  checkWellFormed(s);
+  out.push('"', s.replace(/["\\]/g, (m) => '\\' + m), '"');
+}
+
+function writeCanonical(v: JsonValue, out: string[], depth: number): void {
+  if (depth > LIMITS.jsonDepth) throw new TufError('CANONICAL', 'value nested too deeply');
+  if (v === null) out.push('null');
+  else if (typeof v === 'boolean') out.push(v ? 'true' : 'false');
+  else if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new TufError('CANONICAL', `canonical JSON holds integers only, not ${v}`);
+    out.push(String(v));
+  } else if (typeof v === 'bigint') out.push(v.toString());
+  else if (typeof v === 'string') writeString(v, out);
+  else if (Array.isArray(v)) {
+    out.push('[');
+    v.forEach((item, i) => {
+      if (i > 0) out.push(',');
+      writeCanonical(item, out, depth + 1);
+    });
+    out.push(']');
+  } else {
+    out.push('{');
+    const keys = Object.keys(v).sort(compareUtf8);
+    keys.forEach((k, i) => {
+      if (i > 0) out.push(',');
+      writeString(k, out);
+      out.push(':');
+      writeCanonical(v[k] as JsonValue, out, depth + 1);
+    });
+    out.push('}');
+  }
+}
+
+/** Canonical JSON text of a value: the bytes that signatures cover. */
+export function canonicalString(v: JsonValue): string {
+  const out: string[] = [];
+  writeCanonical(v, out, 0);
+  return out.join('');
+}
+
+export function canonicalBytes(v: JsonValue): Buffer {
+  return Buffer.from(canonicalString(v), 'utf8');
+}
+
+/** Go's HTML-safe escaping pass over already-encoded JSON text (encoding/json HTMLEscape). */
+export function htmlEscape(json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+/** What Go's encoder writes for a value: canonical form plus HTML escaping. */
+export function goJsonString(v: JsonValue): string {
+  return htmlEscape(canonicalString(v));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strict parser
+
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+class Parser {
+  private i = 0;
+  constructor(private readonly s: string) {}
+
+  fail(msg: string): never {
+    throw new TufError('JSON_PARSE', `invalid JSON at offset ${this.i}: ${msg}`);
+  }
+
+  ws(): void {
+    while (this.i < this.s.length && WS.has(this.s.charCodeAt(this.i))) this.i++;
+  }
+
+  parseDocument(): JsonValue {
+    this.ws();
+    const v = this.value(0);
+    this.ws();
+    if (this.i !== this.s.length) this.fail('trailing data');
+    return v;
+  }
+
+  value(depth: number): JsonValue {
+    if (depth > LIMITS.jsonDepth) this.fail('nested too deeply');
+    const c = this.s[this.i];
+    switch (c) {
+      case '{':
+        return this.object(depth);
+      case '[':
+        return this.array(depth);
+      case '"':
+        return this.string();
+      case 't':
+        return this.literal('true', true);
+      case 'f':
+        return this.literal('false', false);
+      case 'n':
+        return this.literal('null', null);
+      case undefined:
+        return this.fail('unexpected end of input');
+      default:
+        if (c === '-' || (c >= '0' && c <= '9')) return this.number();
+        return this.fail(`unexpected character ${JSON.stringify(c)}`);
+    }
+  }
+
+  literal<T extends JsonValue>(word: string, v: T): T {
+    if (this.s.startsWith(word, this.i)) {
+      this.i += word.length;
+      return v;
+    }
+    return this.fail('bad literal');
+  }
+
+  number(): number | bigint {
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
+    if (!m) return this.fail('bad number');
+    const text = m[0];
+    if (text.length >= 400) this.fail('number too long');
+    this.i += text.length;
+    if (m[2] !== undefined || m[3] !== undefined) {
+      // TUF metadata holds integers only (Notary's verify path cannot represent anything else)
+      throw new TufError('JSON_TYPE', `non-integer number ${text}`);
+    }
+    const n = Number(text);
+    if (Number.isSafeInteger(n)) return n;
+    return BigInt(text);
+  }
+
+  string(): string {
+    // fast path: no escapes
+    const start = ++this.i;
+    let j = start;
+    const s = this.s;
+    for (;;) {
+      const c = s.charCodeAt(j);
+      if (Number.isNaN(c)) this.fail('unterminated string');
+      if (c === 0x22) {
+        this.i = j + 1;
+        return s.slice(start, j);
+      }
+      if (c === 0x5c) break;
+      if (c < 0x20) {
+        this.i = j;
+        this.fail('control character in string');
+      }
+      j++;
+    }
+    const parts: string[] = [s.slice(start, j)];
+    this.i = j;
+    for (;;) {
+      const c = s.charCodeAt(this.i);
+      if (Number.isNaN(c)) this.fail('unterminated string');
+      if (c === 0x22) {
+        this.i++;
+        return parts.join('');
+      }
+      if (c < 0x20) this.fail('control character in string');
+      if (c !== 0x5c) {
+        parts.push(s[this.i] as string);
+        this.i++;
+        continue;
+      }
+      const e = s[this.i + 1];
+      this.i += 2;
+      switch (e) {
+        case '"':
+          parts.push('"');
+          break;
+        case '\\':
+          parts.push('\\');
+          break;
+        case '/':
+          parts.push('/');
+          break;
+        case 'b':
+          parts.push('\b');
+          break;
+        case 'f':
+          parts.push('\f');
+          break;
+        case 'n':
+          parts.push('\n');
+          break;
+        case 'r':
+          parts.push('\r');
+          break;
+        case 't':
+          parts.push('\t');
+          break;
+        case 'u': {
+          const hex = s.slice(this.i, this.i + 4);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('bad \\u escape');
+          parts.push(String.fromCharCode(parseInt(hex, 16)));
+          this.i += 4;
+          break;
+        }
+        default:
+          this.i -= 2;
+          this.fail('bad escape');
+      }
+    }
+  }
+
+  array(depth: number): JsonValue[] {
+    this.i++;
+    const out: JsonValue[] = [];
+    this.ws();
+    if (this.s[this.i] === ']') {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.ws();
+      out.push(this.value(depth + 1));
+      this.ws();
+      const c = this.s[this.i++];
+      if (c === ']') return out;
+      if (c !== ',') this.fail('expected , or ]');
+    }
+  }
+
+  object(depth: number): JsonObject {
+    this.i++;
+    const out: JsonObject = {};
+    this.ws();
+    if (this.s[this.i] === '}') {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.ws();
+      if (this.s[this.i] !== '"') this.fail('expected string key');
+      const k = this.string();
+      if (Object.prototype.hasOwnProperty.call(out, k)) this.fail(`duplicate key ${JSON.stringify(k)}`);
+      this.ws();
+      if (this.s[this.i++] !== ':') this.fail('expected :');
+      this.ws();
+      // defineProperty: a key named "__proto__" is data, never the prototype
+      Object.defineProperty(out, k, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+      this.ws();
+      const c = this.s[this.i++];
+      if (c === '}') return out;
+      if (c !== ',') this.fail('expected , or }');
+    }
+  }
+}
+
+/**
+ * Parse JSON strictly: duplicate keys, trailing data, non-integer numbers, invalid UTF-8 and
+ * excessive nesting are errors. Integers outside the safe range come back as bigint.
+ */
+export function parseJson(input: string | Uint8Array, maxBytes: number = LIMITS.maxMetadataBytes): JsonValue {
+  let text: string;
+  if (typeof input === 'string') {
+    if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
+    text = input;
+  } else {
+    if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+    } catch {
+      throw new TufError('JSON_PARSE', 'document is not valid UTF-8');
+    }
+  }
+  return new Parser(text).parseDocument();
+}
