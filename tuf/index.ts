@@ -2,6 +2,7 @@
 export * from './errors';
 export * from './limits';
 export * from './canonical';
+export * from './asn1';
 export * from './keys';
 export * from './x509';
 export * from './time';
