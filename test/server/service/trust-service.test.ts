@@ -1,0 +1,107 @@
+/**
+ * The trust service without HTTP: plain values in and out, a real SQLite store, and key
+ * services that misbehave. Whatever a key holder returns is verified before it is stored.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { generatePrivateKey, parseMetadata, signRaw } from '../../../tuf';
+import { LocalKeyService } from '../../../signer/local';
+import { KeyService } from '../../../signer/api';
+import { ServerError, ValidationError } from '../../../server/errors';
+import { PublishRequest, TrustService } from '../../../server/service';
+import { SqliteStore } from '../../../server/storage/sqlite';
+import { RepoSim, targetMeta } from '../helpers';
+
+/** Signs with the wrong key: signatures that cannot verify against the key it reports. */
+class LyingKeyService extends LocalKeyService {
+  override async sign(_keyId: string, message: Buffer): Promise<Buffer> {
+    return signRaw(generatePrivateKey('ed25519'), message).sig;
+  }
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-service-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+async function setup(keys: KeyService) {
+  const store = SqliteStore.open(path.join(dir, `s${++n}.db`), { watchIntervalMs: 0 });
+  const service = new TrustService({ store, keys, keyAlgorithm: 'ed25519', log: pino({ level: 'silent' }) });
+  const sim = new RepoSim(`example.com/service/${n}`);
+  sim.timestampKey = await service.publicKey(sim.gun, 'timestamp');
+  sim.serverSnapshotKey = await service.publicKey(sim.gun, 'snapshot');
+  sim.snapshotKey = null;
+  const request = new PublishRequest();
+  request.addPart('root', sim.root(1).bytes);
+  request.addPart('targets.json', sim.targets(1, { a: targetMeta('a') }).bytes);
+  return { store, service, sim, request };
+}
+
+describe('TrustService', () => {
+  it('publishes and serves current, versioned and hashed files', async () => {
+    const { store, service, sim, request } = await setup(new LocalKeyService());
+    await service.publish(sim.gun, request);
+    const ts = await service.current(sim.gun, 'timestamp');
+    expect(ts?.validUntil).toBeGreaterThan(Date.now());
+    const snap = await service.current(sim.gun, 'snapshot');
+    expect(parseMetadata(snap!.file.bytes, 'snapshot').body.version).toBe(1);
+    expect((await service.byVersion(sim.gun, 'root', 1))?.version).toBe(1);
+    expect(await service.byVersion(sim.gun, 'root', 0)).toBeNull();
+    expect((await service.byChecksum(sim.gun, 'snapshot', snap!.file.sha256.toUpperCase()))?.sha256).toBe(snap!.file.sha256);
+    expect(await service.byChecksum(sim.gun, 'snapshot', 'abc')).toBeNull();
+    await store.close();
+  });
+
+  it('refuses to store metadata a lying key service signed (500, nothing stored)', async () => {
+    const { store, service, sim, request } = await setup(new LyingKeyService());
+    await expect(service.publish(sim.gun, request)).rejects.toMatchObject({ code: 'UNKNOWN' });
+    expect(await store.getCurrent(sim.gun, 'root')).toBeNull();
+    await store.close();
+  });
+
+  it('names the missing snapshot key when the client holds it and sent no snapshot', async () => {
+    const { store, service, sim } = await setup(new LocalKeyService());
+    sim.serverSnapshotKey = null;
+    sim.snapshotKey = generatePrivateKey('ecdsa');
+    const request = new PublishRequest();
+    request.addPart('root', sim.root(1).bytes);
+    request.addPart('targets', sim.targets(1).bytes);
+    const err = await service.publish(sim.gun, request).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).detail).toEqual({
+      Name: 'ErrBadHierarchy',
+      Error: { Missing: 'snapshot', Msg: 'no snapshot was included in update and server does not hold current snapshot key for repository' },
+    });
+    await store.close();
+  });
+
+  it('turns a key service failure on key creation into 500 UNKNOWN with {} detail', async () => {
+    const broken: KeyService = Object.assign(new LocalKeyService(), {
+      createKey: async () => {
+        throw new Error('signer unreachable');
+      },
+    });
+    const store = SqliteStore.open(path.join(dir, 'broken.db'), { watchIntervalMs: 0 });
+    const service = new TrustService({ store, keys: broken, keyAlgorithm: 'ecdsa', log: pino({ level: 'silent' }) });
+    const err = await service.publicKey('example.com/x', 'timestamp').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'UNKNOWN', detail: {} });
+    await store.close();
+  });
+
+  it('hands out the root-named key that the key service holds, not a new one', async () => {
+    const keys = new LocalKeyService();
+    const { store, service, sim, request } = await setup(keys);
+    await service.publish(sim.gun, request);
+    const again = await service.publicKey(sim.gun, 'timestamp');
+    expect(again.id).toBe(sim.timestampKey?.id);
+    const rotated = await service.rotateKey(sim.gun, 'timestamp');
+    expect(rotated.id).not.toBe(sim.timestampKey?.id);
+    expect((await service.publicKey(sim.gun, 'timestamp')).id).toBe(sim.timestampKey?.id);
+    await store.close();
+  });
+});

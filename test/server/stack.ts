@@ -1,0 +1,109 @@
+/**
+ * The shipped stack as a user starts it, for end-to-end tests: dev TLS material from
+ * ensureDevPki, then `node dist/signer/main.js --config signer.json` and
+ * `node dist/server/main.js --config server.json` (remote trust service over mutual TLS,
+ * SQLite storage). Needs `npm run build` first (jest's pretest does it).
+ */
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DevPki, ensureDevPki } from '../../scripts/devpki';
+import { freePort } from '../helpers/net';
+import { Proc, startProcess } from '../helpers/proc';
+
+const DIST = path.resolve(__dirname, '../../dist');
+
+export interface Stack {
+  dir: string;
+  pki: DevPki;
+  url: string;
+  port: number;
+  server: Proc;
+  signer: Proc | null;
+  /** GET over TLS with the dev CA */
+  get(pathname: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** extra server config members (merged at the top level) */
+  serverConfig?: Record<string, unknown>;
+  /** `local` keeps the online keys in the server process (no signer started) */
+  trust?: 'remote' | 'local';
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  for (const f of ['server/main.js', 'signer/main.js']) {
+    if (!fs.existsSync(path.join(DIST, f))) throw new Error(`dist/${f} is missing: run npm run build first`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-e2e-server-'));
+  const pki = ensureDevPki(path.join(dir, 'pki'));
+  const port = await freePort();
+  let signer: Proc | null = null;
+  let trustService: Record<string, unknown> = { type: 'local' };
+  if ((opts.trust ?? 'remote') === 'remote') {
+    const signerPort = await freePort();
+    const signerConfig = path.join(dir, 'signer.json');
+    fs.writeFileSync(
+      signerConfig,
+      JSON.stringify({
+        server: { grpc_addr: `127.0.0.1:${signerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
+        storage: { backend: 'sqlite', path: path.join(dir, 'signer.db'), default_alias: 'e2e' },
+        logging: { level: 'info' },
+      }),
+    );
+    signer = startProcess(process.execPath, [path.join(DIST, 'signer/main.js'), '--config', signerConfig], {
+      env: { ...process.env, NOTARY_SIGNER_E2E: 'e2e-signer-passphrase-not-secret' },
+    });
+    await signer.waitFor(/listening/, 30000);
+    trustService = {
+      type: 'remote',
+      hostname: '127.0.0.1',
+      port: String(signerPort),
+      tls_ca_file: pki.caCert,
+      tls_client_cert: pki.serverCert,
+      tls_client_key: pki.serverKey,
+      key_algorithm: 'ecdsa',
+    };
+  }
+  const serverConfig = path.join(dir, 'server.json');
+  fs.writeFileSync(
+    serverConfig,
+    JSON.stringify({
+      server: { http_addr: `127.0.0.1:${port}`, tls_cert_file: 'pki/server.crt', tls_key_file: 'pki/server.key' },
+      trust_service: trustService,
+      storage: { backend: 'sqlite', path: 'data/server.db' },
+      logging: { level: 'info' },
+      ...opts.serverConfig,
+    }),
+  );
+  const server = startProcess(process.execPath, [path.join(DIST, 'server/main.js'), '--config', serverConfig], { env: process.env });
+  await server.waitFor(/vouch-server listening on https:\/\/127\.0\.0\.1:\d+/, 30000);
+  const url = `https://127.0.0.1:${port}`;
+  const ca = fs.readFileSync(pki.caCert);
+  return {
+    dir,
+    pki,
+    url,
+    port,
+    server,
+    signer,
+    get(pathname) {
+      return new Promise((resolve, reject) => {
+        https
+          .get(`${url}${pathname}`, { ca, agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+          })
+          .on('error', reject);
+      });
+    },
+    async stop() {
+      await server.stop();
+      await signer?.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
