@@ -4,7 +4,7 @@
  * metrics (1.8), Notary's routing quirks (1.2), the in-memory cache, and the server re-signing
  * timestamps (and snapshots it holds the key of) before they expire.
  */
-import { fileMetaOf, JsonObject, parseMetadata, parsePublicKey } from '../../tuf';
+import { fileMetaOf, JsonObject, matchesSchema, parseJson, parseMetadata, parsePublicKey } from '../../tuf';
 import { fixture } from '../helpers/fixtures';
 import { DAY, publish, RepoSim, request, sha256, startTestServer, SwitchableKeyService, targetMeta, TestServer } from './helpers';
 
@@ -307,7 +307,9 @@ describe('DELETE', () => {
     expect(res.status).toBe(200);
     expect(res.body.length).toBe(0);
     for (const f of ['root.json', 'targets.json', 'snapshot.json', 'timestamp.json', '1.root.json']) expect((await get(sim.gun, f)).status).toBe(404);
-    const feed = (await request(srv.url, 'GET', `/v2/${sim.gun}/_trust/changefeed?records=0`)).json();
+    const feedRes = await request(srv.url, 'GET', `/v2/${sim.gun}/_trust/changefeed?records=0`);
+    expect(matchesSchema('changefeed', parseJson(feedRes.body))).toBe(true);
+    const feed = feedRes.json();
     const last = feed.records[feed.records.length - 1];
     expect(last).toMatchObject({ GUN: sim.gun, Version: 0, SHA256: '', Category: 'deletion' });
     // versions restart at 1 with a fresh root
