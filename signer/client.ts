@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { makePublicKey, PublicKey, verifySignature } from '../tuf/keys';
-import { KeyAlgorithm, KeyInfo, KeyService, OnlineRole } from './api';
+import { KeyAlgorithm, KeyInfo, KeyNotHeldError, KeyService, OnlineRole } from './api';
 import { SignerError } from './errors';
 import { SIGNER_LIMITS } from './limits';
 import {
@@ -176,13 +176,17 @@ export class GrpcKeyService implements KeyService {
     let key = this.publicKeys.get(keyId);
     if (!key) {
       const info = await this.getKeyInfo(keyId);
-      if (!info) throw new SignerError('REMOTE', `signer has no key ${keyId}`);
+      if (!info) throw new KeyNotHeldError(keyId);
       key = info.key;
     }
     let res: SignatureMsg;
     try {
       ({ res } = await this.call<SignatureRequestMsg, SignatureMsg>(this.signer, 'Sign', { keyID: { ID: keyId }, content: message }));
     } catch (e) {
+      if (isServiceError(e) && e.code === grpc.status.NOT_FOUND) {
+        this.publicKeys.delete(keyId);
+        throw new KeyNotHeldError(keyId);
+      }
       this.fail('Sign', e);
     }
     // never hand the server a signature that does not verify: it would publish unusable metadata

@@ -3,7 +3,7 @@
  * server always uses the signer process (signer/client.ts). Keys live in memory.
  */
 import { generatePrivateKey, PrivateKey, signRaw } from '../tuf/keys';
-import { KeyAlgorithm, KeyInfo, KeyService, OnlineRole } from './api';
+import { KeyAlgorithm, KeyInfo, KeyNotHeldError, KeyService, OnlineRole } from './api';
 
 interface Held {
   key: PrivateKey;
@@ -32,7 +32,7 @@ export class LocalKeyService implements KeyService {
 
   async sign(keyId: string, message: Buffer): Promise<Buffer> {
     const h = this.keys.get(keyId);
-    if (!h) throw new Error(`key ${keyId} not found`);
+    if (!h) throw new KeyNotHeldError(keyId);
     h.used = true;
     return signRaw(h.key, message).sig;
   }

@@ -168,15 +168,26 @@ class Parser {
   }
 
   number(): number | bigint {
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
-    if (!m) return this.fail('bad number');
-    const text = m[0];
-    if (text.length >= 400) this.fail('number too long');
-    this.i += text.length;
-    if (m[2] !== undefined || m[3] !== undefined) {
-      // TUF metadata holds integers only (Notary's verify path cannot represent anything else)
-      throw new TufError('JSON_TYPE', `non-integer number ${text}`);
+    const s = this.s;
+    const start = this.i;
+    let j = start;
+    if (s.charCodeAt(j) === 0x2d) j++; // '-'
+    const firstDigit = j;
+    while (j < s.length) {
+      const c = s.charCodeAt(j);
+      if (c < 0x30 || c > 0x39) break;
+      j++;
     }
+    if (j === firstDigit) this.fail('bad number');
+    if (s.charCodeAt(firstDigit) === 0x30 && j - firstDigit > 1) this.fail('leading zero');
+    if (j - start > 400) this.fail('number too long');
+    const c = s.charCodeAt(j);
+    if (c === 0x2e || c === 0x65 || c === 0x45) {
+      // TUF metadata holds integers only (Notary's verify path cannot represent anything else)
+      throw new TufError('JSON_TYPE', `non-integer number at offset ${start}`);
+    }
+    this.i = j;
+    const text = s.slice(start, j);
     const n = Number(text);
     if (Number.isSafeInteger(n)) return n;
     return BigInt(text);
@@ -291,8 +302,10 @@ class Parser {
       this.ws();
       if (this.s[this.i++] !== ':') this.fail('expected :');
       this.ws();
-      // defineProperty: a key named "__proto__" is data, never the prototype
-      Object.defineProperty(out, k, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+      const v = this.value(depth + 1);
+      // a key named "__proto__" is data, never the prototype
+      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
       this.ws();
       const c = this.s[this.i++];
       if (c === '}') return out;

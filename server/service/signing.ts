@@ -19,7 +19,7 @@ import {
 } from '../../tuf/metadata';
 import { expiryFrom } from '../../tuf/time';
 import { verifyThreshold } from '../../tuf/verify';
-import type { OnlineRole } from '../../signer/api';
+import { KeyNotHeldError, OnlineRole } from '../../signer/api';
 import { ServerError } from '../errors';
 import { errorMessage, ServiceContext } from './context';
 
@@ -69,24 +69,36 @@ export async function heldKeys(ctx: ServiceContext, root: Root, role: OnlineRole
   return held;
 }
 
-/** Sign `signed` for an online role with every held key and check the result against root. */
+/**
+ * Sign `signed` for an online role with every key root names that the key service holds, and
+ * check the result against root. Signing is attempted directly (one call per key): a key the
+ * holder does not have answers KeyNotHeldError and is skipped.
+ */
 async function signOnline<K extends 'snapshot' | 'timestamp'>(ctx: ServiceContext, kind: K, signed: JsonObject, root: Root) {
   const role = root.body.roles.get(kind);
   if (!role) throw new CannotSignError(kind, `root has no ${kind} role`);
-  const keys = await heldKeys(ctx, root, kind);
-  if (keys.length === 0 || keys.length < role.threshold) {
-    throw new CannotSignError(kind, `the server holds ${keys.length} of the ${role.threshold} ${kind} keys it needs`);
-  }
   const message = signingBytes(signed);
   const signatures: Signature[] = [];
-  for (const key of keys) {
+  for (const id of role.keyids) {
+    const key = root.body.keys.get(id);
+    if (!key) continue;
+    let canonical: string;
+    try {
+      canonical = canonicalKeyId(key);
+    } catch {
+      continue;
+    }
     let sig: Buffer;
     try {
-      sig = await ctx.keys.sign(canonicalKeyId(key), message);
+      sig = await ctx.keys.sign(canonical, message);
     } catch (e) {
+      if (e instanceof KeyNotHeldError) continue;
       throw new ServerError('UNKNOWN', undefined, `key service could not sign ${kind}: ${errorMessage(e)}`, { cause: e });
     }
     signatures.push({ keyid: key.id, method: methodFor(key, kind), sig: sig.toString('base64') });
+  }
+  if (signatures.length === 0 || signatures.length < role.threshold) {
+    throw new CannotSignError(kind, `the server holds ${signatures.length} of the ${role.threshold} ${kind} keys it needs`);
   }
   const md = assembleMetadata(kind, signed, signatures);
   try {
