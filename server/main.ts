@@ -10,6 +10,7 @@
  * Exit codes: 0 stopped by a signal, 1 could not start (storage, key service, TLS, listen),
  * 2 bad configuration or usage.
  */
+import './heap'; // first: heap flags before anything allocates
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
