@@ -43,20 +43,25 @@ function methodFor(key: PublicKey, role: OnlineRole): string {
   }
 }
 
-/** The keys root names for `role` that the key service holds, in root's order. */
-export async function heldKeys(ctx: ServiceContext, root: Root, role: OnlineRole): Promise<PublicKey[]> {
-  const r = root.body.roles.get(role);
-  if (!r) return [];
-  const held: PublicKey[] = [];
-  for (const id of r.keyids) {
+/** The keys root names for `role`, with the canonical IDs the key service knows them by. */
+function rootKeysOf(root: Root, role: OnlineRole): { key: PublicKey; canonical: string }[] {
+  const out: { key: PublicKey; canonical: string }[] = [];
+  for (const id of root.body.roles.get(role)?.keyids ?? []) {
     const key = root.body.keys.get(id);
     if (!key) continue;
-    let canonical: string;
     try {
-      canonical = canonicalKeyId(key);
+      out.push({ key, canonical: canonicalKeyId(key) });
     } catch {
-      continue;
+      // a certificate key without a usable certificate: nobody can hold it
     }
+  }
+  return out;
+}
+
+/** The keys root names for `role` that the key service holds, in root's order. */
+export async function heldKeys(ctx: ServiceContext, root: Root, role: OnlineRole): Promise<PublicKey[]> {
+  const held: PublicKey[] = [];
+  for (const { key, canonical } of rootKeysOf(root, role)) {
     let info;
     try {
       info = await ctx.keys.getKeyInfo(canonical);
@@ -79,15 +84,7 @@ async function signOnline<K extends 'snapshot' | 'timestamp'>(ctx: ServiceContex
   if (!role) throw new CannotSignError(kind, `root has no ${kind} role`);
   const message = signingBytes(signed);
   const signatures: Signature[] = [];
-  for (const id of role.keyids) {
-    const key = root.body.keys.get(id);
-    if (!key) continue;
-    let canonical: string;
-    try {
-      canonical = canonicalKeyId(key);
-    } catch {
-      continue;
-    }
+  for (const { key, canonical } of rootKeysOf(root, kind)) {
     let sig: Buffer;
     try {
       sig = await ctx.keys.sign(canonical, message);

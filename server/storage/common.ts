@@ -1,9 +1,10 @@
 /**
- * What both backends share: argument checks at the storage boundary and the changefeed query
- * semantics of notary-server's SQL store (server/storage/sqldb.go GetChanges, spec 1.7).
+ * What both backends share: argument checks at the storage boundary, the rows of their (alike)
+ * tables, and the changefeed query semantics of notary-server's SQL store
+ * (server/storage/sqldb.go GetChanges, spec 1.7).
  */
 import { sha256Hex } from '../../tuf/keys';
-import { ChangeQuery, NewFile, VersionConflictError } from './types';
+import { ChangeQuery, ChangeRecord, NewFile, StoredFile, VersionConflictError } from './types';
 
 /**
  * Versions are stored as 64-bit integers; anything a JS number cannot hold exactly is refused
@@ -98,4 +99,51 @@ export function changeWindow(q: ChangeQuery): ChangeWindow {
     limit = -limit;
   }
   return { reversed, afterId: id, beforeId: reversed && id > 0 ? id : null, limit: Math.min(limit, MAX_CHANGE_RECORDS) };
+}
+
+/**
+ * A tuf_files row as a driver returns it: `N` is its integer type (pg gives BIGINT as text,
+ * SQLite a number), `T` its timestamp type (pg Date, SQLite epoch milliseconds).
+ */
+export interface FileRow<N extends number | string, T> {
+  gun: string;
+  role: string;
+  version: N;
+  sha256: string;
+  data: Buffer;
+  created_at: T;
+}
+
+/** A changefeed row as a driver returns it (see FileRow). */
+export interface ChangeRow<N extends number | string, T> {
+  id: N;
+  created_at: T;
+  gun: string;
+  version: N;
+  sha256: string;
+  category: 'update' | 'deletion';
+}
+
+export const FILE_COLUMNS = 'gun, role, version, sha256, data, created_at';
+
+export function toStoredFile<N extends number | string, T>(r: FileRow<N, T>, toDate: (v: T) => Date): StoredFile {
+  return {
+    gun: r.gun,
+    role: r.role,
+    version: Number(r.version),
+    sha256: r.sha256,
+    bytes: r.data,
+    createdAt: toDate(r.created_at),
+  };
+}
+
+export function toChangeRecord<N extends number | string, T>(r: ChangeRow<N, T>, toDate: (v: T) => Date): ChangeRecord {
+  return {
+    id: String(r.id),
+    createdAt: toDate(r.created_at),
+    gun: r.gun,
+    version: Number(r.version),
+    sha256: r.sha256,
+    category: r.category,
+  };
 }

@@ -17,7 +17,7 @@
  * was last known alive, so no change is missed.
  */
 import { Client, Notification, Pool, PoolClient } from 'pg';
-import { assertGunAndRole, changeWindow, minVersionByRole, prepareBatch } from './common';
+import { assertGunAndRole, changeWindow, ChangeRow, FILE_COLUMNS, FileRow, minVersionByRole, prepareBatch, toChangeRecord, toStoredFile } from './common';
 import { ChangeQuery, ChangeRecord, NewFile, StoredFile, TufStore, VersionConflictError } from './types';
 
 /** NOTIFY channel shared by every vouch process on the database. */
@@ -76,47 +76,13 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-interface FileRow {
-  gun: string;
-  role: string;
-  version: string;
-  sha256: string;
-  data: Buffer;
-  created_at: Date;
-}
+type PgFileRow = FileRow<string, Date>;
+type PgChangeRow = ChangeRow<string, Date>;
 
-interface ChangeRow {
-  id: string;
-  created_at: Date;
-  gun: string;
-  version: string;
-  sha256: string;
-  category: 'update' | 'deletion';
-}
-
-const FILE_COLUMNS = 'gun, role, version, sha256, data, created_at';
-
-function toStoredFile(r: FileRow): StoredFile {
-  return {
-    gun: r.gun,
-    role: r.role,
-    version: Number(r.version),
-    sha256: r.sha256,
-    bytes: r.data,
-    createdAt: r.created_at,
-  };
-}
-
-function toChangeRecord(r: ChangeRow): ChangeRecord {
-  return {
-    id: r.id,
-    createdAt: r.created_at,
-    gun: r.gun,
-    version: Number(r.version),
-    sha256: r.sha256,
-    category: r.category,
-  };
-}
+/** pg returns TIMESTAMPTZ columns as Date already. */
+const asDate = (v: Date): Date => v;
+const storedFile = (r: PgFileRow): StoredFile => toStoredFile(r, asDate);
+const changeRecord = (r: PgChangeRow): ChangeRecord => toChangeRecord(r, asDate);
 
 function sqlState(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e) {
@@ -222,29 +188,29 @@ export class PostgresStore implements TufStore {
   }
 
   async getCurrent(gun: string, role: string): Promise<StoredFile | null> {
-    const { rows } = await this.pool.query<FileRow>(
+    const { rows } = await this.pool.query<PgFileRow>(
       `SELECT ${FILE_COLUMNS} FROM tuf_files WHERE gun = $1 AND role = $2 ORDER BY version DESC LIMIT 1`,
       [gun, role],
     );
-    return rows[0] ? toStoredFile(rows[0]) : null;
+    return rows[0] ? storedFile(rows[0]) : null;
   }
 
   async getByVersion(gun: string, role: string, version: number): Promise<StoredFile | null> {
     if (!Number.isSafeInteger(version)) return null;
-    const { rows } = await this.pool.query<FileRow>(
+    const { rows } = await this.pool.query<PgFileRow>(
       `SELECT ${FILE_COLUMNS} FROM tuf_files WHERE gun = $1 AND role = $2 AND version = $3`,
       [gun, role, version],
     );
-    return rows[0] ? toStoredFile(rows[0]) : null;
+    return rows[0] ? storedFile(rows[0]) : null;
   }
 
   async getByChecksum(gun: string, role: string, sha256hex: string): Promise<StoredFile | null> {
-    const { rows } = await this.pool.query<FileRow>(
+    const { rows } = await this.pool.query<PgFileRow>(
       `SELECT ${FILE_COLUMNS} FROM tuf_files WHERE gun = $1 AND role = $2 AND sha256 = $3
        ORDER BY version DESC LIMIT 1`,
       [gun, role, sha256hex.toLowerCase()],
     );
-    return rows[0] ? toStoredFile(rows[0]) : null;
+    return rows[0] ? storedFile(rows[0]) : null;
   }
 
   async update(gun: string, files: NewFile[]): Promise<void> {
@@ -333,10 +299,10 @@ export class PostgresStore implements TufStore {
       'SELECT id, created_at, gun, version, sha256, category FROM changefeed' +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY id ${w.reversed ? 'DESC' : 'ASC'} LIMIT $${args.length}`;
-    const { rows } = await this.pool.query<ChangeRow>(sql, args);
+    const { rows } = await this.pool.query<PgChangeRow>(sql, args);
     // always oldest to newest
     if (w.reversed) rows.reverse();
-    return rows.map(toChangeRecord);
+    return rows.map(changeRecord);
   }
 
   onChange(listener: (gun: string) => void): void {

@@ -13,7 +13,7 @@
  * UNIQUE(gun, role, version) is the last line of defence.
  */
 import Database from 'better-sqlite3';
-import { assertGunAndRole, assertStorableVersion, changeWindow, minVersionByRole, prepareBatch } from './common';
+import { assertGunAndRole, changeWindow, ChangeRow, FILE_COLUMNS, FileRow, minVersionByRole, prepareBatch, toChangeRecord, toStoredFile } from './common';
 import { ChangeQuery, ChangeRecord, NewFile, StoredFile, TufStore, VersionConflictError } from './types';
 
 export interface SqliteStoreOptions {
@@ -55,47 +55,13 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-interface FileRow {
-  gun: string;
-  role: string;
-  version: number;
-  sha256: string;
-  data: Buffer;
-  created_at: number;
-}
+type SqliteFileRow = FileRow<number, number>;
+type SqliteChangeRow = ChangeRow<number, number>;
 
-interface ChangeRow {
-  id: number;
-  created_at: number;
-  gun: string;
-  version: number;
-  sha256: string;
-  category: 'update' | 'deletion';
-}
-
-const FILE_COLUMNS = 'gun, role, version, sha256, data, created_at';
-
-function toStoredFile(r: FileRow): StoredFile {
-  return {
-    gun: r.gun,
-    role: r.role,
-    version: r.version,
-    sha256: r.sha256,
-    bytes: r.data,
-    createdAt: new Date(r.created_at),
-  };
-}
-
-function toChangeRecord(r: ChangeRow): ChangeRecord {
-  return {
-    id: String(r.id),
-    createdAt: new Date(r.created_at),
-    gun: r.gun,
-    version: r.version,
-    sha256: r.sha256,
-    category: r.category,
-  };
-}
+/** SQLite keeps timestamps as epoch milliseconds. */
+const fromMillis = (v: number): Date => new Date(v);
+const storedFile = (r: SqliteFileRow): StoredFile => toStoredFile(r, fromMillis);
+const changeRecord = (r: SqliteChangeRow): ChangeRecord => toChangeRecord(r, fromMillis);
 
 function isUniqueViolation(e: unknown): boolean {
   return (
@@ -134,9 +100,9 @@ export class SqliteStore implements TufStore {
   private readonly ownChangeIds = new Set<number>();
 
   private readonly stmt: {
-    current: Database.Statement<[string, string], FileRow>;
-    byVersion: Database.Statement<[string, string, number], FileRow>;
-    byChecksum: Database.Statement<[string, string, string], FileRow>;
+    current: Database.Statement<[string, string], SqliteFileRow>;
+    byVersion: Database.Statement<[string, string, number], SqliteFileRow>;
+    byChecksum: Database.Statement<[string, string, string], SqliteFileRow>;
     maxVersion: Database.Statement<[string, string], { v: number | null }>;
     insertFile: Database.Statement<[string, string, number, string, Buffer, number]>;
     insertChange: Database.Statement<[number, string, number, string, string]>;
@@ -199,18 +165,18 @@ export class SqliteStore implements TufStore {
 
   async getCurrent(gun: string, role: string): Promise<StoredFile | null> {
     const r = this.stmt.current.get(gun, role);
-    return r ? toStoredFile(r) : null;
+    return r ? storedFile(r) : null;
   }
 
   async getByVersion(gun: string, role: string, version: number): Promise<StoredFile | null> {
     if (!Number.isSafeInteger(version)) return null;
     const r = this.stmt.byVersion.get(gun, role, version);
-    return r ? toStoredFile(r) : null;
+    return r ? storedFile(r) : null;
   }
 
   async getByChecksum(gun: string, role: string, sha256hex: string): Promise<StoredFile | null> {
     const r = this.stmt.byChecksum.get(gun, role, sha256hex.toLowerCase());
-    return r ? toStoredFile(r) : null;
+    return r ? storedFile(r) : null;
   }
 
   async update(gun: string, files: NewFile[]): Promise<void> {
@@ -281,10 +247,10 @@ export class SqliteStore implements TufStore {
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY id ${w.reversed ? 'DESC' : 'ASC'} LIMIT ?`;
     args.push(w.limit);
-    const rows = this.db.prepare(sql).all(...args) as ChangeRow[];
+    const rows = this.db.prepare(sql).all(...args) as SqliteChangeRow[];
     // always oldest to newest
     if (w.reversed) rows.reverse();
-    return rows.map(toChangeRecord);
+    return rows.map(changeRecord);
   }
 
   onChange(listener: (gun: string) => void): void {

@@ -3,31 +3,8 @@
  */
 import { Pool, PoolClient } from 'pg';
 import { SignerError } from '../errors';
+import { CheckDbRow, KeyDbRow, toCheck, toKeyRow } from './rows';
 import { AliasCheck, KeyRow, KeyStore, Reseal, StoredAlgorithm } from './types';
-
-interface KeyDbRow {
-  key_id: string;
-  algorithm: string;
-  gun: string;
-  role: string;
-  public: Buffer;
-  passphrase_alias: string;
-  kdf: string;
-  kdf_salt: Buffer;
-  nonce: Buffer;
-  private: Buffer;
-  created_at: Date;
-  last_used: Date | null;
-}
-
-interface CheckDbRow {
-  alias: string;
-  kdf: string;
-  kdf_salt: Buffer;
-  nonce: Buffer;
-  sealed: Buffer;
-  created_at: Date;
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS vouch_signer_keys (
@@ -57,26 +34,13 @@ CREATE TABLE IF NOT EXISTS vouch_signer_aliases (
 );
 `;
 
-function toKeyRow(r: KeyDbRow): KeyRow {
-  return {
-    keyId: r.key_id,
-    algorithm: r.algorithm as StoredAlgorithm,
-    gun: r.gun,
-    role: r.role,
-    public: r.public,
-    alias: r.passphrase_alias,
-    kdf: r.kdf,
-    kdfSalt: r.kdf_salt,
-    nonce: r.nonce,
-    sealed: r.private,
-    createdAt: r.created_at,
-    lastUsed: r.last_used,
-  };
-}
+type PgKeyRow = KeyDbRow<Date>;
+type PgCheckRow = CheckDbRow<Date>;
 
-function toCheck(r: CheckDbRow): AliasCheck {
-  return { alias: r.alias, kdf: r.kdf, kdfSalt: r.kdf_salt, nonce: r.nonce, sealed: r.sealed, createdAt: r.created_at };
-}
+/** pg returns TIMESTAMPTZ columns as Date already. */
+const asDate = (v: Date): Date => v;
+const keyRow = (r: PgKeyRow): KeyRow => toKeyRow(r, asDate);
+const checkRow = (r: PgCheckRow): AliasCheck => toCheck(r, asDate);
 
 export class PostgresKeyStore implements KeyStore {
   private readonly pool: Pool;
@@ -136,17 +100,17 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async getKey(keyId: string): Promise<KeyRow | null> {
-    const rows = await this.query<KeyDbRow>('SELECT * FROM vouch_signer_keys WHERE key_id = $1', [keyId]);
-    return rows[0] ? toKeyRow(rows[0]) : null;
+    const rows = await this.query<PgKeyRow>('SELECT * FROM vouch_signer_keys WHERE key_id = $1', [keyId]);
+    return rows[0] ? keyRow(rows[0]) : null;
   }
 
   async findPendingKey(gun: string, role: string, algorithm: StoredAlgorithm): Promise<KeyRow | null> {
-    const rows = await this.query<KeyDbRow>(
+    const rows = await this.query<PgKeyRow>(
       `SELECT * FROM vouch_signer_keys WHERE gun = $1 AND role = $2 AND algorithm = $3 AND last_used IS NULL
        ORDER BY key_id COLLATE "C" LIMIT 1`,
       [gun, role, algorithm],
     );
-    return rows[0] ? toKeyRow(rows[0]) : null;
+    return rows[0] ? keyRow(rows[0]) : null;
   }
 
   async markUsed(keyId: string, at: Date): Promise<void> {
@@ -169,13 +133,13 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async anyKeyOfAlias(alias: string): Promise<KeyRow | null> {
-    const rows = await this.query<KeyDbRow>('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = $1 ORDER BY key_id COLLATE "C" LIMIT 1', [alias]);
-    return rows[0] ? toKeyRow(rows[0]) : null;
+    const rows = await this.query<PgKeyRow>('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = $1 ORDER BY key_id COLLATE "C" LIMIT 1', [alias]);
+    return rows[0] ? keyRow(rows[0]) : null;
   }
 
   async getAliasCheck(alias: string): Promise<AliasCheck | null> {
-    const rows = await this.query<CheckDbRow>('SELECT * FROM vouch_signer_aliases WHERE alias = $1', [alias]);
-    return rows[0] ? toCheck(rows[0]) : null;
+    const rows = await this.query<PgCheckRow>('SELECT * FROM vouch_signer_aliases WHERE alias = $1', [alias]);
+    return rows[0] ? checkRow(rows[0]) : null;
   }
 
   async putAliasCheck(c: AliasCheck): Promise<void> {
@@ -186,7 +150,7 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async listKeys(): Promise<KeyRow[]> {
-    return (await this.query<KeyDbRow>('SELECT * FROM vouch_signer_keys ORDER BY key_id COLLATE "C"')).map(toKeyRow);
+    return (await this.query<PgKeyRow>('SELECT * FROM vouch_signer_keys ORDER BY key_id COLLATE "C"')).map(keyRow);
   }
 
   async reseal(updates: Reseal[], check: AliasCheck, dropAliases: string[]): Promise<void> {

@@ -6,31 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { SignerError } from '../errors';
+import { CheckDbRow, KeyDbRow, toCheck, toKeyRow } from './rows';
 import { AliasCheck, KeyRow, KeyStore, Reseal, StoredAlgorithm } from './types';
-
-interface KeyDbRow {
-  key_id: string;
-  algorithm: string;
-  gun: string;
-  role: string;
-  public: Buffer;
-  passphrase_alias: string;
-  kdf: string;
-  kdf_salt: Buffer;
-  nonce: Buffer;
-  private: Buffer;
-  created_at: string;
-  last_used: string | null;
-}
-
-interface CheckDbRow {
-  alias: string;
-  kdf: string;
-  kdf_salt: Buffer;
-  nonce: Buffer;
-  sealed: Buffer;
-  created_at: string;
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS vouch_signer_keys (
@@ -60,26 +37,13 @@ CREATE TABLE IF NOT EXISTS vouch_signer_aliases (
 );
 `;
 
-function toKeyRow(r: KeyDbRow): KeyRow {
-  return {
-    keyId: r.key_id,
-    algorithm: r.algorithm as StoredAlgorithm,
-    gun: r.gun,
-    role: r.role,
-    public: r.public,
-    alias: r.passphrase_alias,
-    kdf: r.kdf,
-    kdfSalt: r.kdf_salt,
-    nonce: r.nonce,
-    sealed: r.private,
-    createdAt: new Date(r.created_at),
-    lastUsed: r.last_used === null ? null : new Date(r.last_used),
-  };
-}
+type SqliteKeyRow = KeyDbRow<string>;
+type SqliteCheckRow = CheckDbRow<string>;
 
-function toCheck(r: CheckDbRow): AliasCheck {
-  return { alias: r.alias, kdf: r.kdf, kdfSalt: r.kdf_salt, nonce: r.nonce, sealed: r.sealed, createdAt: new Date(r.created_at) };
-}
+/** SQLite keeps timestamps as ISO 8601 text. */
+const parseDate = (v: string): Date => new Date(v);
+const keyRow = (r: SqliteKeyRow): KeyRow => toKeyRow(r, parseDate);
+const checkRow = (r: SqliteCheckRow): AliasCheck => toCheck(r, parseDate);
 
 export class SqliteKeyStore implements KeyStore {
   private readonly db: Database.Database;
@@ -136,8 +100,8 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async getKey(keyId: string): Promise<KeyRow | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE key_id = ?').get(keyId) as KeyDbRow | undefined;
-    return r ? toKeyRow(r) : null;
+    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE key_id = ?').get(keyId) as SqliteKeyRow | undefined;
+    return r ? keyRow(r) : null;
   }
 
   async findPendingKey(gun: string, role: string, algorithm: StoredAlgorithm): Promise<KeyRow | null> {
@@ -146,8 +110,8 @@ export class SqliteKeyStore implements KeyStore {
         `SELECT * FROM vouch_signer_keys WHERE gun = ? AND role = ? AND algorithm = ? AND last_used IS NULL
          ORDER BY key_id LIMIT 1`,
       )
-      .get(gun, role, algorithm) as KeyDbRow | undefined;
-    return r ? toKeyRow(r) : null;
+      .get(gun, role, algorithm) as SqliteKeyRow | undefined;
+    return r ? keyRow(r) : null;
   }
 
   async markUsed(keyId: string, at: Date): Promise<void> {
@@ -174,13 +138,13 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async anyKeyOfAlias(alias: string): Promise<KeyRow | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = ? ORDER BY key_id LIMIT 1').get(alias) as KeyDbRow | undefined;
-    return r ? toKeyRow(r) : null;
+    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = ? ORDER BY key_id LIMIT 1').get(alias) as SqliteKeyRow | undefined;
+    return r ? keyRow(r) : null;
   }
 
   async getAliasCheck(alias: string): Promise<AliasCheck | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_aliases WHERE alias = ?').get(alias) as CheckDbRow | undefined;
-    return r ? toCheck(r) : null;
+    const r = this.db.prepare('SELECT * FROM vouch_signer_aliases WHERE alias = ?').get(alias) as SqliteCheckRow | undefined;
+    return r ? checkRow(r) : null;
   }
 
   async putAliasCheck(c: AliasCheck): Promise<void> {
@@ -190,7 +154,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async listKeys(): Promise<KeyRow[]> {
-    return (this.db.prepare('SELECT * FROM vouch_signer_keys ORDER BY key_id').all() as KeyDbRow[]).map(toKeyRow);
+    return (this.db.prepare('SELECT * FROM vouch_signer_keys ORDER BY key_id').all() as SqliteKeyRow[]).map(keyRow);
   }
 
   async reseal(updates: Reseal[], check: AliasCheck, dropAliases: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { findTarget, listTargets, TargetError, verifyTargetBytes, verifyTargetDigest } from '../../cli/client';
 import { REMOTE_LIMITS } from '../../cli/remote';
-import { fileMetaOf, generatePrivateKey, JsonObject, Metadata, serializeMetadata, withFields } from '../../tuf';
+import { fileMetaOf, generatePrivateKey, JsonObject, Metadata, PrivateKey, serializeMetadata, withFields } from '../../tuf';
 import { cachedVersion, closeAll, DAY, Harness, harness, requestsSince } from './client/harness';
 import { RepositorySimulator } from './simulator';
 
@@ -23,6 +23,12 @@ function serveWithServerKeys(h: Harness, role: string, bytes: Buffer): void {
   const meta = { ...(h.sim.snapshot.signed.meta as JsonObject), [role]: fileMetaOf(bytes) };
   h.sim.publishSnapshot(meta);
   h.sim.publishTimestamp();
+}
+
+/** The current targets with an `evil` target added, at `version`, signed by `signers` alone. */
+function forgeTargets(h: Harness, version: number, signers: PrivateKey[]): Metadata {
+  const current = h.sim.targetsFiles.get('targets')!;
+  return h.sim.signDocument('targets', withFields(current.signed, { version, targets: { evil: fileMetaOf(Buffer.from('malware')) } }), signers);
 }
 
 /** Publish once more with a new target, so every role has a second version. */
@@ -39,9 +45,7 @@ describe('rollback attacks', () => {
     publishAgain(h);
     await h.update();
     h.sim.serve('timestamp', old.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('VERSION', 'timestamp');
     expect(cachedVersion(h, 'timestamp')).toBe(2);
   });
 
@@ -52,9 +56,7 @@ describe('rollback attacks', () => {
     publishAgain(h);
     await h.update();
     h.sim.publishTimestamp(old.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('snapshot');
+    await h.refusedWith('VERSION', 'snapshot');
     expect(cachedVersion(h, 'snapshot')).toBe(2);
   });
 
@@ -65,9 +67,7 @@ describe('rollback attacks', () => {
     publishAgain(h);
     await h.update();
     serveWithServerKeys(h, 'targets', old.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('VERSION', 'targets');
     expect(cachedVersion(h, 'targets')).toBe(2);
   });
 
@@ -83,10 +83,8 @@ describe('rollback attacks', () => {
     publishAgain(h, 'targets/releases');
     await h.update();
     serveWithServerKeys(h, 'targets/releases', old.bytes);
-    const err = await h.refused();
     // a rollback is fatal even for a delegation (only expiry and threshold failures are skipped)
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('targets/releases');
+    await h.refusedWith('VERSION', 'targets/releases');
   });
 
   it('rejects a root older than the cached one (root rollback)', async () => {
@@ -102,9 +100,7 @@ describe('rollback attacks', () => {
     // the server replays the whole version-1 repository
     h.sim.serve('root', oldRoot.bytes);
     h.sim.serve('timestamp', oldTimestamp.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('root');
+    await h.refusedWith('VERSION', 'root');
     expect(cachedVersion(h, 'root')).toBe(2);
   });
 });
@@ -115,9 +111,7 @@ describe('freeze attacks', () => {
     await h.update();
     h.sim.setExpires('timestamp', h.sim.now - DAY);
     h.sim.publishTimestamp();
-    const err = await h.refused();
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('EXPIRED', 'timestamp');
   });
 
   it('rejects an expired snapshot (freeze)', async () => {
@@ -125,18 +119,14 @@ describe('freeze attacks', () => {
     h.sim.setExpires('snapshot', h.sim.now - DAY);
     h.sim.publishSnapshot();
     h.sim.publishTimestamp();
-    const err = await h.refused();
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('snapshot');
+    await h.refusedWith('EXPIRED', 'snapshot');
   });
 
   it('rejects an expired top-level targets file (freeze)', async () => {
     const h = await harness();
     h.sim.setExpires('targets', h.sim.now - DAY);
     h.sim.publish();
-    const err = await h.refused();
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('EXPIRED', 'targets');
   });
 
   it('rejects an expired root on first contact (freeze)', async () => {
@@ -146,9 +136,7 @@ describe('freeze attacks', () => {
         sim.setExpires('root', sim.now - DAY);
       },
     });
-    const err = await h.refused();
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('root');
+    await h.refusedWith('EXPIRED', 'root');
   });
 
   it('rejects a cached root that has expired when the server offers nothing newer (freeze)', async () => {
@@ -163,9 +151,7 @@ describe('freeze attacks', () => {
     h.sim.now += 31 * DAY;
     h.sim.touch('targets');
     h.sim.publish();
-    const err = await h.refused({ now: h.sim.now });
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('root');
+    await h.refusedWith('EXPIRED', 'root', { now: h.sim.now });
   });
 });
 
@@ -178,9 +164,7 @@ describe('mix-and-match attacks', () => {
     expect(s1.bytes.length).toBe(s2.bytes.length);
     // a validly signed, older snapshot served where the timestamp's hash points
     h.sim.serve(RepositorySimulator.hashName('snapshot', s2.bytes), s1.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('HASH');
-    expect(err.role).toBe('snapshot');
+    await h.refusedWith('HASH', 'snapshot');
   });
 
   it('rejects a targets file whose hash differs from the one the snapshot names (mix-and-match)', async () => {
@@ -191,9 +175,7 @@ describe('mix-and-match attacks', () => {
     const t2 = h.sim.targetsFiles.get('targets')!;
     expect(t1.bytes.length).toBe(t2.bytes.length);
     h.sim.serve(RepositorySimulator.hashName('targets', t2.bytes), t1.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('HASH');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('HASH', 'targets');
   });
 });
 
@@ -201,9 +183,7 @@ describe('endless data attacks', () => {
   it('refuses a timestamp larger than 1 MiB by its Content-Length (endless data)', async () => {
     const h = await harness();
     h.sim.serve('timestamp', Buffer.alloc(REMOTE_LIMITS.maxTimestampBytes + 1, 0x20));
-    const err = await h.refused();
-    expect(err.code).toBe('TOO_LARGE');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('TOO_LARGE', 'timestamp');
   });
 
   it('stops reading an endless timestamp stream at 1 MiB (endless data)', async () => {
@@ -229,9 +209,7 @@ describe('endless data attacks', () => {
       pump();
     });
     const started = Date.now();
-    const err = await h.refused();
-    expect(err.code).toBe('TOO_LARGE');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('TOO_LARGE', 'timestamp');
     expect(Date.now() - started).toBeLessThan(20_000);
     // the client hung up on every stream long before the server ran out of data
     for (let i = 0; i < 100 && closedStreams < streams; i++) await new Promise((r) => setTimeout(r, 50));
@@ -245,26 +223,20 @@ describe('endless data attacks', () => {
     const s = h.sim.snapshot;
     // still valid JSON with valid signatures, only longer
     h.sim.serve(RepositorySimulator.hashName('snapshot', s.bytes), Buffer.concat([s.bytes, Buffer.alloc(100, 0x20)]));
-    const err = await h.refused();
-    expect(err.code).toBe('TOO_LARGE');
-    expect(err.role).toBe('snapshot');
+    await h.refusedWith('TOO_LARGE', 'snapshot');
   });
 
   it('refuses a targets file longer than the length the snapshot names (endless data)', async () => {
     const h = await harness();
     const t = h.sim.targetsFiles.get('targets')!;
     h.sim.serve(RepositorySimulator.hashName('targets', t.bytes), Buffer.concat([t.bytes, Buffer.alloc(100, 0x20)]));
-    const err = await h.refused();
-    expect(err.code).toBe('TOO_LARGE');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('TOO_LARGE', 'targets');
   });
 
   it('refuses a huge root on first contact (endless data)', async () => {
     const h = await harness();
     h.sim.serve('root', Buffer.alloc(REMOTE_LIMITS.maxRootBytes + 1, 0x20));
-    const err = await h.refused();
-    expect(err.code).toBe('TOO_LARGE');
-    expect(err.role).toBe('root');
+    await h.refusedWith('TOO_LARGE', 'root');
     expect(h.cache.read(h.sim.gun, 'root')).toBeNull();
   });
 });
@@ -274,16 +246,9 @@ describe('arbitrary software attacks', () => {
     const h = await harness();
     await h.update();
     const rogue = generatePrivateKey('ed25519');
-    const current = h.sim.targetsFiles.get('targets')!;
-    const forged = h.sim.signDocument(
-      'targets',
-      withFields(current.signed, { version: 99, targets: { evil: fileMetaOf(Buffer.from('malware')) } }),
-      [rogue],
-    );
+    const forged = forgeTargets(h, 99, [rogue]);
     serveWithServerKeys(h, 'targets', forged.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('SIGNATURE');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('SIGNATURE', 'targets');
     expect(cachedVersion(h, 'targets')).toBe(1);
   });
 
@@ -292,42 +257,26 @@ describe('arbitrary software attacks', () => {
     // the honest repository carries both signatures
     expect(h.sim.targetsFiles.get('targets')!.signatures).toHaveLength(2);
     await h.update();
-    const current = h.sim.targetsFiles.get('targets')!;
-    const forged = h.sim.signDocument(
-      'targets',
-      withFields(current.signed, { version: 2, targets: { evil: fileMetaOf(Buffer.from('malware')) } }),
-      [h.sim.keys.targets[0]!],
-    );
+    const forged = forgeTargets(h, 2, [h.sim.keys.targets[0]!]);
     serveWithServerKeys(h, 'targets', forged.bytes);
-    const err = await h.refused();
-    expect(err.code).toBe('SIGNATURE');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('SIGNATURE', 'targets');
   });
 
   it("rejects one key's signature listed twice to fake a threshold of 2 (arbitrary software)", async () => {
     const h = await harness({ thresholds: { targets: 2 } });
     await h.update();
-    const current = h.sim.targetsFiles.get('targets')!;
-    const forged = h.sim.signDocument(
-      'targets',
-      withFields(current.signed, { version: 2, targets: { evil: fileMetaOf(Buffer.from('malware')) } }),
-      [h.sim.keys.targets[0]!],
-    );
+    const forged = forgeTargets(h, 2, [h.sim.keys.targets[0]!]);
     const duplicated = RepositorySimulator.duplicateFirstSignature(forged);
     expect((JSON.parse(duplicated.toString()) as { signatures: unknown[] }).signatures).toHaveLength(2);
     serveWithServerKeys(h, 'targets', duplicated);
-    const err = await h.refused();
-    expect(err.code).toBe('SIGNATURE');
-    expect(err.role).toBe('targets');
+    await h.refusedWith('SIGNATURE', 'targets');
   });
 
   it("rejects a first root whose one signature is listed twice to fake a root threshold of 2 (arbitrary software)", async () => {
     const h = await harness({ thresholds: { root: 2 } });
     const oneSigned: Metadata = h.sim.signDocument('root', h.sim.root.signed, [h.sim.rootKeys[0]!]);
     h.sim.serve('root', RepositorySimulator.duplicateFirstSignature(oneSigned));
-    const err = await h.refused();
-    expect(err.code).toBe('SIGNATURE');
-    expect(err.role).toBe('root');
+    await h.refusedWith('SIGNATURE', 'root');
     expect(h.cache.read(h.sim.gun, 'root')).toBeNull();
   });
 
@@ -336,9 +285,7 @@ describe('arbitrary software attacks', () => {
     await h.update();
     h.sim.keys.timestamp = [generatePrivateKey('ed25519')]; // not published in a new root
     h.sim.publishTimestamp();
-    const err = await h.refused();
-    expect(err.code).toBe('SIGNATURE');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('SIGNATURE', 'timestamp');
   });
 });
 
@@ -384,9 +331,7 @@ describe('fast-forward recovery', () => {
     await h.update();
     h.sim.timestampVersion = 0;
     h.sim.publishTimestamp();
-    const err = await h.refused();
-    expect(err.code).toBe('VERSION');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('VERSION', 'timestamp');
   });
 });
 
@@ -397,9 +342,7 @@ describe('root rotation', () => {
     const trusted = h.sim.root;
     h.sim.rotateRootKeys({ crossSign: false });
     h.sim.publish();
-    const err = await h.refused();
-    expect(err.code).toBe('ROOT_ROTATION');
-    expect(err.role).toBe('root');
+    await h.refusedWith('ROOT_ROTATION', 'root');
     expect(h.cache.read(h.sim.gun, 'root')!.equals(trusted.bytes)).toBe(true);
   });
 

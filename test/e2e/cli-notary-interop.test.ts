@@ -12,22 +12,17 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureDevPki, DevPki } from '../../scripts/devpki';
 import { FIXTURES } from '../helpers/fixtures';
 import { describeWith } from '../helpers/interop';
-import { freePort } from '../helpers/net';
-import { run, startProcess, stopAll } from '../helpers/proc';
+import { httpsGet } from '../helpers/net';
+import { notaryClientPassphrases, startNotarySigner, startNotaryServer } from '../helpers/notary';
+import { run, stopAll } from '../helpers/proc';
 
 const MAIN = path.resolve(__dirname, '../../dist/cli/main.js');
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'interop-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'interop-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'interop-snapshot-passphrase',
-  NOTARY_DELEGATION_PASSPHRASE: 'interop-delegation-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('interop');
 
 type Result = { code: number | null; stdout: string; stderr: string };
 
@@ -56,19 +51,11 @@ describeWith(['notary', 'notary-server', 'notary-signer'], 'vouch with the real 
   };
 
   /** GET a metadata file straight from the server (what every client downloads). */
-  const getMeta = (gun: string, name: string): Promise<{ status: number; json: any }> =>
-    new Promise((resolve, reject) => {
-      https
-        .get(`${url}/v2/${gun}/_trust/tuf/${name}.json`, { ca: fs.readFileSync(pki.caCert) }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const body = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, json: res.statusCode === 200 ? JSON.parse(body) : body });
-          });
-        })
-        .on('error', reject);
-    });
+  const getMeta = async (gun: string, name: string): Promise<{ status: number; json: any }> => {
+    const res = await httpsGet(`${url}/v2/${gun}/_trust/tuf/${name}.json`, fs.readFileSync(pki.caCert));
+    const body = res.body.toString('utf8');
+    return { status: res.status, json: res.status === 200 ? JSON.parse(body) : body };
+  };
 
   const rowsOf = (listing: string) =>
     listing
@@ -79,50 +66,8 @@ describeWith(['notary', 'notary-server', 'notary-signer'], 'vouch with the real 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-cli-interop-'));
     pki = ensureDevPki(path.join(dir, 'pki'));
-    const signerPort = await freePort();
-    const serverPort = await freePort();
-    fs.writeFileSync(
-      path.join(dir, 'signer.json'),
-      JSON.stringify({
-        server: { grpc_addr: `127.0.0.1:${signerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-        logging: { level: 'info' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    fs.writeFileSync(
-      path.join(dir, 'server.json'),
-      JSON.stringify({
-        server: { http_addr: `127.0.0.1:${serverPort}`, tls_cert_file: pki.serverCert, tls_key_file: pki.serverKey },
-        trust_service: {
-          type: 'remote',
-          hostname: '127.0.0.1',
-          port: String(signerPort),
-          tls_ca_file: pki.caCert,
-          key_algorithm: 'ecdsa',
-          tls_client_cert: pki.serverCert,
-          tls_client_key: pki.serverKey,
-        },
-        logging: { level: 'info' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    startProcess('notary-signer', ['-config', path.join(dir, 'signer.json'), '-logf', 'logfmt'], { cwd: dir });
-    startProcess('notary-server', ['-config', path.join(dir, 'server.json'), '-logf', 'logfmt'], { cwd: dir });
-    url = `https://127.0.0.1:${serverPort}`;
-    const deadline = Date.now() + 30000;
-    for (;;) {
-      const healthy = await new Promise<boolean>((resolve) => {
-        https
-          .get(`${url}/_notary_server/health`, { ca: fs.readFileSync(pki.caCert) }, (res) => {
-            res.resume();
-            resolve(res.statusCode === 200);
-          })
-          .on('error', () => resolve(false));
-      });
-      if (healthy) break;
-      if (Date.now() > deadline) throw new Error('notary-server never became healthy');
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    const signer = await startNotarySigner({ dir, pki });
+    url = (await startNotaryServer({ dir, pki, signer: { port: signer.port } })).url;
   }, 60000);
 
   afterAll(async () => {

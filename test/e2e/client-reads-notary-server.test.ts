@@ -13,20 +13,15 @@ import { findTarget, listTargets, updateRepository, verifyTargetBytes } from '..
 import { Remote } from '../../cli/remote';
 import { buildCertificate, KU, parseMetadata, pemEncode } from '../../tuf';
 import { describeWith } from '../helpers/interop';
-import { freePort, waitForPort } from '../helpers/net';
-import { Proc, run, startProcess } from '../helpers/proc';
+import { NotaryServer, notaryClientPassphrases, startNotaryServer } from '../helpers/notary';
+import { run } from '../helpers/proc';
 
 const GUN = 'example.com/vouch-client/app';
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'client-e2e-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'client-e2e-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'client-e2e-snapshot-passphrase',
-  NOTARY_DELEGATION_PASSPHRASE: 'client-e2e-delegation-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('client-e2e');
 
 describeWith(['notary', 'notary-server'], 'the vouch client reads what the real notary client published to the real notary-server', () => {
   let work: string;
-  let server: Proc;
+  let server: NotaryServer;
   let url: string;
   let remote: Remote;
   let cache: MetadataCache;
@@ -40,7 +35,7 @@ describeWith(['notary', 'notary-server'], 'the vouch client reads what the real 
       timeoutMs: 60000,
       ...(input !== undefined ? { input } : {}),
     });
-    if (r.code !== 0) throw new Error(`notary ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.output().slice(-3000)}`);
+    if (r.code !== 0) throw new Error(`notary ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.proc.output().slice(-3000)}`);
     return r.stdout + r.stderr;
   };
   const served = async (role: string) => (await remote.getMetadata(GUN, role, 4 << 20)) as Buffer;
@@ -48,19 +43,8 @@ describeWith(['notary', 'notary-server'], 'the vouch client reads what the real 
 
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-client-e2e-'));
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    fs.writeFileSync(
-      path.join(work, 'server.json'),
-      JSON.stringify({
-        server: { http_addr: `127.0.0.1:${port}` },
-        trust_service: { type: 'local' },
-        logging: { level: 'info' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    server = startProcess('notary-server', ['-config', path.join(work, 'server.json'), '-logf', 'logfmt']);
-    await waitForPort(port);
+    server = await startNotaryServer({ dir: work, tls: false });
+    url = server.url;
 
     fs.writeFileSync(path.join(work, 'payload.txt'), payload);
     fs.writeFileSync(path.join(work, 'release.txt'), release);
@@ -90,7 +74,7 @@ describeWith(['notary', 'notary-server'], 'the vouch client reads what the real 
 
   afterAll(async () => {
     remote?.close();
-    await server?.stop();
+    await server?.proc.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -9,17 +9,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMetadata } from '../../tuf';
 import { describeWith } from '../helpers/interop';
+import { notaryClientPassphrases } from '../helpers/notary';
 import { run } from '../helpers/proc';
 import { DOCKER, OCI, PushedImage, TestRegistry, pushImage, startRegistry } from '../helpers/registry';
 import { Stack, startStack } from '../server/stack';
 
 const MAIN = path.resolve(__dirname, '../../dist/cli/main.js');
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'images-e2e-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'images-e2e-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'images-e2e-snapshot-passphrase',
-  NOTARY_DELEGATION_PASSPHRASE: 'images-e2e-delegation-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('images-e2e');
 const ALICE = { user: 'alice', password: 'alice-registry-password' };
 
 type Result = { code: number | null; stdout: string; stderr: string };

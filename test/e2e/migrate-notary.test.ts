@@ -7,20 +7,19 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { DevPki, ensureDevPki } from '../../scripts/devpki';
-import { applyNotarySchema, NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA } from '../../scripts/notary-schema';
 import { openStore, SqliteStore } from '../../server/storage';
-import { GrpcKeyService } from '../../signer/client';
 import { SqliteKeyStore } from '../../signer/store';
 import { parseMetadata, PublicKey, verifySignature } from '../../tuf';
 import { describeWith, PG_BIN_DIRS } from '../helpers/interop';
-import { freePort, waitForPort } from '../helpers/net';
+import { freePort, httpsGet } from '../helpers/net';
+import { createNotaryDatabase, notaryClientPassphrases, remoteTrustService, startNotaryServer, startNotarySigner } from '../helpers/notary';
 import { PostgresCluster, startPostgres } from '../helpers/postgres';
-import { Proc, run, startProcess, stopAll } from '../helpers/proc';
+import { run, startProcess, stopAll } from '../helpers/proc';
+import { keyService, writeSignerConfig } from '../signer/harness';
 
 const DIST = path.resolve(__dirname, '../../dist');
 const APP = 'example.com/migrate/app';
@@ -29,23 +28,7 @@ const GONE = 'example.com/migrate/deleted';
 const ED25519_GUN = 'example.com/migrate/ed25519';
 const NOTARY_ALIAS_PASS = 'notary-signer-alias-passphrase-e2e';
 const VOUCH_ALIAS_PASS = 'vouch-signer-alias-passphrase-e2e';
-const CLIENT_ENV = {
-  NOTARY_ROOT_PASSPHRASE: 'migrate-e2e-root',
-  NOTARY_TARGETS_PASSPHRASE: 'migrate-e2e-targets',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'migrate-e2e-snapshot',
-};
-
-function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { ca, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      })
-      .on('error', reject);
-  });
-}
+const CLIENT_ENV = notaryClientPassphrases('migrate-e2e');
 
 async function query<T extends object>(url: string, sql: string): Promise<T[]> {
   const c = new Client({ connectionString: url });
@@ -70,8 +53,6 @@ describeWith(
     /** the one URL clients know, served first by notary-server, then by vouch-server */
     let port: number;
     let url: string;
-    let notaryServer: Proc;
-    let notarySigner: Proc;
     const payload = Buffer.from('an artifact signed before the migration\n');
     const payloadSha = crypto.createHash('sha256').update(payload).digest('hex');
 
@@ -88,8 +69,6 @@ describeWith(
       const res = await httpsGet(`${url}/v2/${gun}/_trust/tuf/${file}`, ca);
       return res;
     };
-    const keyService = (signerPort: number) =>
-      new GrpcKeyService({ hostname: 'localhost', port: signerPort, tls_ca_file: pki.caCert, tls_client_cert: pki.serverCert, tls_client_key: pki.serverKey });
 
     beforeAll(async () => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-migrate-e2e-'));
@@ -97,10 +76,8 @@ describeWith(
       ca = fs.readFileSync(pki.caCert);
       fs.writeFileSync(path.join(work, 'payload.txt'), payload);
       pg = await startPostgres();
-      serverDb = await pg.createDatabase('notaryserver');
-      signerDb = await pg.createDatabase('notarysigner');
-      await applyNotarySchema(serverDb, NOTARY_SERVER_SCHEMA);
-      await applyNotarySchema(signerDb, NOTARY_SIGNER_SCHEMA);
+      serverDb = await createNotaryDatabase(pg, 'notaryserver', 'server');
+      signerDb = await createNotaryDatabase(pg, 'notarysigner', 'signer');
       port = await freePort();
       url = `https://localhost:${port}`;
     }, 60000);
@@ -116,30 +93,12 @@ describeWith(
     let ed25519Key: PublicKey;
 
     it('the real notary client publishes to the real notary-server + notary-signer on PostgreSQL', async () => {
-      const signerPort = await freePort();
-      const signerConfig = path.join(work, 'notary-signer.json');
-      fs.writeFileSync(
-        signerConfig,
-        JSON.stringify({
-          server: { grpc_addr: `127.0.0.1:${signerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-          storage: { backend: 'postgres', db_url: `${signerDb}?sslmode=disable`, default_alias: 'notaryalias' },
-          logging: { level: 'info' },
-        }),
-      );
-      const serverConfig = path.join(work, 'notary-server.json');
-      fs.writeFileSync(
-        serverConfig,
-        JSON.stringify({
-          server: { http_addr: `127.0.0.1:${port}`, tls_cert_file: pki.serverCert, tls_key_file: pki.serverKey },
-          trust_service: { type: 'remote', hostname: '127.0.0.1', port: String(signerPort), tls_ca_file: pki.caCert, key_algorithm: 'ecdsa', tls_client_cert: pki.serverCert, tls_client_key: pki.serverKey },
-          storage: { backend: 'postgres', db_url: `${serverDb}?sslmode=disable` },
-          logging: { level: 'info' },
-        }),
-      );
-      notarySigner = startProcess('notary-signer', ['-config', signerConfig], { env: { ...process.env, NOTARY_SIGNER_NOTARYALIAS: NOTARY_ALIAS_PASS } });
-      await waitForPort(signerPort);
-      notaryServer = startProcess('notary-server', ['-config', serverConfig, '-logf', 'logfmt']);
-      await waitForPort(port);
+      const notarySigner = await startNotarySigner({
+        dir: work,
+        pki,
+        storage: { backend: 'postgres', url: signerDb, alias: 'notaryalias', passphrase: NOTARY_ALIAS_PASS },
+      });
+      const notaryServer = await startNotaryServer({ dir: work, pki, port, signer: { port: notarySigner.port }, storage: { backend: 'postgres', url: serverDb } });
 
       // a repository with the default layout: the server holds the timestamp key
       await notary('trust', ['init', APP, '-p']);
@@ -170,7 +129,7 @@ describeWith(
       }
 
       // notary-signer also holds an ed25519 key (a server configured with key_algorithm ed25519)
-      const ks = keyService(signerPort);
+      const ks = keyService(pki, notarySigner.port);
       try {
         ed25519Key = await ks.createKey(ED25519_GUN, 'timestamp', 'ed25519');
       } finally {
@@ -179,8 +138,8 @@ describeWith(
       expect(ed25519Key.keytype).toBe('ed25519');
 
       // cut-over: Notary stops
-      await notaryServer.stop();
-      await notarySigner.stop();
+      await notaryServer.proc.stop();
+      await notarySigner.proc.stop();
     }, 180000);
 
     const vouchServerConfig = () => path.join(work, 'vouch-server.json');
@@ -202,18 +161,12 @@ describeWith(
 
     it('migrate-notary refuses a wrong Notary passphrase and writes nothing', async () => {
       vouchSignerPort = await freePort();
-      fs.writeFileSync(
-        vouchSignerConfig(),
-        JSON.stringify({
-          server: { grpc_addr: `127.0.0.1:${vouchSignerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-          storage: { backend: 'sqlite', path: 'vouch-signer.db', default_alias: 'vouchalias' },
-        }),
-      );
+      writeSignerConfig(vouchSignerConfig(), { pki, port: vouchSignerPort, storage: { backend: 'sqlite', path: 'vouch-signer.db' }, alias: 'vouchalias', level: 'info' });
       fs.writeFileSync(
         vouchServerConfig(),
         JSON.stringify({
           server: { http_addr: `127.0.0.1:${port}`, tls_cert_file: pki.serverCert, tls_key_file: pki.serverKey },
-          trust_service: { type: 'remote', hostname: '127.0.0.1', port: String(vouchSignerPort), tls_ca_file: pki.caCert, tls_client_cert: pki.serverCert, tls_client_key: pki.serverKey, key_algorithm: 'ecdsa' },
+          trust_service: remoteTrustService(pki, vouchSignerPort),
           storage: { backend: 'sqlite', path: 'vouch-server.db' },
         }),
       );
@@ -327,7 +280,7 @@ describeWith(
       }, 60000);
 
       it('the migrated ed25519 key (from notary-signer) signs through vouch-signer', async () => {
-        const ks = keyService(vouchSignerPort);
+        const ks = keyService(pki, vouchSignerPort);
         try {
           const info = await ks.getKeyInfo(ed25519Key.id);
           expect(info?.key.publicB64).toBe(ed25519Key.publicB64);

@@ -8,16 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMetadata, parsePublicKey } from '../../tuf';
 import { describeWith } from '../helpers/interop';
+import { notaryClientPassphrases } from '../helpers/notary';
 import { run } from '../helpers/proc';
 import { Stack, startStack } from '../server/stack';
 
 const GUN = 'example.com/vouch-e2e/app';
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'e2e-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'e2e-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'e2e-snapshot-passphrase',
-  NOTARY_DELEGATION_PASSPHRASE: 'e2e-delegation-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('e2e');
 
 describeWith(['notary', 'openssl'], 'the real notary client against vouch-server', () => {
   let stack: Stack;

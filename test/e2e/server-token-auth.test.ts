@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { buildCertificate, KU, pemEncode } from '../../tuf';
 import { describeWith } from '../helpers/interop';
 import { freePort } from '../helpers/net';
+import { notaryClientPassphrases } from '../helpers/notary';
 import { run } from '../helpers/proc';
 import { Stack, startStack } from '../server/stack';
 
@@ -22,11 +23,7 @@ const USERS: Record<string, { password: string; mayPush: boolean }> = {
   admin: { password: 'admin-password', mayPush: true },
   reader: { password: 'reader-password', mayPush: false },
 };
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'token-e2e-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'token-e2e-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'token-e2e-snapshot-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('token-e2e');
 
 interface Issued {
   account: string;

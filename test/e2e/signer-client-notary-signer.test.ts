@@ -14,9 +14,9 @@ import { KeyAlgorithm } from '../../signer/api';
 import { PublicKeyMsg } from '../../signer/protos';
 import { verifySignature } from '../../tuf/keys';
 import { describeWith } from '../helpers/interop';
-import { freePort, waitForPort } from '../helpers/net';
-import { Proc, startProcess, stopAll } from '../helpers/proc';
-import { mtlsCredentials, rawClient, unary } from '../signer/harness';
+import { startNotarySigner } from '../helpers/notary';
+import { stopAll } from '../helpers/proc';
+import { keyService, mtlsCredentials, rawClient, unary } from '../signer/harness';
 
 const GUN = 'example.com/vouch/client-interop';
 
@@ -24,29 +24,14 @@ describeWith(['notary-signer'], 'GrpcKeyService against the real notary-signer',
   let dir: string;
   let pki: DevPki;
   let port: number;
-  let signer: Proc;
   let keys: GrpcKeyService;
   const warnings: string[] = [];
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-client-notary-signer-'));
     pki = ensureDevPki(path.join(dir, 'pki'));
-    port = await freePort();
-    const config = path.join(dir, 'signer.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        server: { grpc_addr: `127.0.0.1:${port}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-        logging: { level: 'debug' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    signer = startProcess('notary-signer', ['-config', config, '-logf', 'logfmt']);
-    await waitForPort(port);
-    keys = new GrpcKeyService(
-      { hostname: '127.0.0.1', port: String(port), tls_ca_file: pki.caCert, tls_client_cert: pki.serverCert, tls_client_key: pki.serverKey },
-      { logger: { warn: (m) => warnings.push(m) } },
-    );
+    port = (await startNotarySigner({ dir, pki, level: 'debug' })).port;
+    keys = keyService(pki, port, undefined, { logger: { warn: (m) => warnings.push(m) } });
   });
 
   afterAll(async () => {

@@ -13,7 +13,7 @@ import { GrpcKeyService } from '../../signer/client';
 import { PublicKeyMsg } from '../../signer/protos';
 import { SqliteKeyStore } from '../../signer/store/sqlite';
 import { Proc, stopAll } from '../helpers/proc';
-import { freePort, keyService, mtlsCredentials, rawClient, startSigner, unary, writeSignerConfig } from '../signer/harness';
+import { keyService, mtlsCredentials, rawClient, startTestSigner, unary } from '../signer/harness';
 
 describe('vouch-signer mutual TLS', () => {
   let dir: string;
@@ -43,9 +43,7 @@ describe('vouch-signer mutual TLS', () => {
     // a second, unrelated CA with certificates for the same names
     otherPki = ensureDevPki(path.join(dir, 'other-pki'));
     dbFile = path.join(dir, 'signer.db');
-    port = await freePort();
-    const config = writeSignerConfig(path.join(dir, 'signer.json'), { pki, port, storage: { backend: 'sqlite', path: dbFile }, alias: 'mtls' });
-    signer = await startSigner(config, { NOTARY_SIGNER_MTLS: 'mtls passphrase' });
+    ({ proc: signer, port } = await startTestSigner({ dir, pki, storage: { backend: 'sqlite', path: dbFile }, alias: 'mtls', passphrase: 'mtls passphrase' }));
   });
 
   afterAll(async () => {

@@ -14,22 +14,18 @@ import { GrpcKeyService } from '../../signer/client';
 import { parseMetadata } from '../../tuf/metadata';
 import { verifyThreshold } from '../../tuf/verify';
 import { describeWith } from '../helpers/interop';
-import { freePort, waitForPort } from '../helpers/net';
-import { Proc, run, startProcess, stopAll } from '../helpers/proc';
-import { keyService, startSigner, writeSignerConfig } from '../signer/harness';
+import { NotaryServer, notaryClientPassphrases, startNotaryServer } from '../helpers/notary';
+import { Proc, run, stopAll } from '../helpers/proc';
+import { keyService, startTestSigner } from '../signer/harness';
 
 const GUN = 'example.com/vouch/notary-server-interop';
-const CLIENT_ENV = {
-  NOTARY_ROOT_PASSPHRASE: 'interop root passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'interop targets passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'interop snapshot passphrase',
-};
+const CLIENT_ENV = notaryClientPassphrases('interop');
 
 describeWith(['notary-server', 'notary'], 'the real notary-server signs with vouch-signer', () => {
   let dir: string;
   let pki: DevPki;
   let signer: Proc;
-  let server: Proc;
+  let server: NotaryServer;
   let serverUrl: string;
   let keys: GrpcKeyService;
   const payload = Buffer.from(`payload ${crypto.randomBytes(8).toString('hex')}\n`);
@@ -39,44 +35,24 @@ describeWith(['notary-server', 'notary'], 'the real notary-server signs with vou
     run('notary', ['-s', serverUrl, '-d', path.join(dir, trustDir), ...args], { env: { ...process.env, ...CLIENT_ENV }, timeoutMs: 90000 });
 
   const expectOk = (r: { code: number | null; stdout: string; stderr: string }) => {
-    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.output().slice(-3000)}\nsigner:\n${signer.output().slice(-3000)}`);
+    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.proc.output().slice(-3000)}\nsigner:\n${signer.output().slice(-3000)}`);
   };
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-signer-notary-server-'));
     pki = ensureDevPki(path.join(dir, 'pki'));
     fs.writeFileSync(payloadFile(), payload);
-    const signerPort = await freePort();
-    const config = writeSignerConfig(path.join(dir, 'signer.json'), {
+    let signerPort: number;
+    ({ proc: signer, port: signerPort } = await startTestSigner({
+      dir,
       pki,
-      port: signerPort,
       storage: { backend: 'sqlite', path: path.join(dir, 'signer.db') },
       alias: 'interop',
-    });
-    signer = await startSigner(config, { NOTARY_SIGNER_INTEROP: 'interop signer passphrase' });
+      passphrase: 'interop signer passphrase',
+    }));
 
-    const httpPort = await freePort();
-    serverUrl = `http://127.0.0.1:${httpPort}`;
-    const serverConfig = path.join(dir, 'server.json');
-    fs.writeFileSync(
-      serverConfig,
-      JSON.stringify({
-        server: { http_addr: `127.0.0.1:${httpPort}` },
-        trust_service: {
-          type: 'remote',
-          hostname: 'localhost',
-          port: String(signerPort),
-          tls_ca_file: pki.caCert,
-          key_algorithm: 'ecdsa',
-          tls_client_cert: pki.serverCert,
-          tls_client_key: pki.serverKey,
-        },
-        logging: { level: 'info' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    server = startProcess('notary-server', ['-config', serverConfig, '-logf', 'logfmt']);
-    await waitForPort(httpPort);
+    server = await startNotaryServer({ dir, pki, signer: { port: signerPort, hostname: 'localhost' }, tls: false });
+    serverUrl = server.url;
     keys = keyService(pki, signerPort);
   });
 

@@ -7,29 +7,25 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureDevPki, DevPki } from '../../scripts/devpki';
-import { GrpcKeyService } from '../../signer/client';
 import { parseMetadata } from '../../tuf/metadata';
 import { verifyThreshold } from '../../tuf/verify';
 import { describeWith } from '../helpers/interop';
-import { freePort, waitForPort } from '../helpers/net';
+import { freePort, httpsGet } from '../helpers/net';
+import { NotarySigner, notaryClientPassphrases, remoteTrustService, startNotarySigner } from '../helpers/notary';
 import { Proc, run, startProcess, stopAll } from '../helpers/proc';
+import { keyService } from '../signer/harness';
 
 const SERVER_MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 const GUN = 'example.com/vouch/our-server-notary-signer';
-const CLIENT_ENV = {
-  NOTARY_ROOT_PASSPHRASE: 'interop root passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'interop targets passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'interop snapshot passphrase',
-};
+const CLIENT_ENV = notaryClientPassphrases('interop');
 
 describeWith(['notary-signer', 'notary'], 'our server signs with the real notary-signer', () => {
   let dir: string;
   let pki: DevPki;
-  let signer: Proc;
+  let signer: NotarySigner;
   let server: Proc;
   let serverUrl: string;
   let signerPort: number;
@@ -43,7 +39,7 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
     });
 
   const expectOk = (r: { code: number | null; stdout: string; stderr: string }) => {
-    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.output().slice(-3000)}\nsigner:\n${signer.output().slice(-3000)}`);
+    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.output().slice(-3000)}\nsigner:\n${signer.proc.output().slice(-3000)}`);
   };
 
   beforeAll(async () => {
@@ -52,18 +48,8 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
     pki = ensureDevPki(path.join(dir, 'pki'));
     fs.writeFileSync(payloadFile(), payload);
 
-    signerPort = await freePort();
-    const signerConfig = path.join(dir, 'signer.json');
-    fs.writeFileSync(
-      signerConfig,
-      JSON.stringify({
-        server: { grpc_addr: `127.0.0.1:${signerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-        logging: { level: 'debug' },
-        storage: { backend: 'memory' },
-      }),
-    );
-    signer = startProcess('notary-signer', ['-config', signerConfig, '-logf', 'logfmt']);
-    await waitForPort(signerPort);
+    signer = await startNotarySigner({ dir, pki, level: 'debug' });
+    signerPort = signer.port;
 
     const httpPort = await freePort();
     serverUrl = `https://localhost:${httpPort}`;
@@ -72,15 +58,7 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
       serverConfig,
       JSON.stringify({
         server: { http_addr: `127.0.0.1:${httpPort}`, tls_cert_file: pki.serverCert, tls_key_file: pki.serverKey },
-        trust_service: {
-          type: 'remote',
-          hostname: 'localhost',
-          port: String(signerPort),
-          tls_ca_file: pki.caCert,
-          key_algorithm: 'ecdsa',
-          tls_client_cert: pki.serverCert,
-          tls_client_key: pki.serverKey,
-        },
+        trust_service: remoteTrustService(pki, signerPort, 'localhost'),
         storage: { backend: 'sqlite', path: path.join(dir, 'server.db') },
         logging: { level: 'info' },
       }),
@@ -111,25 +89,14 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
   });
 
   it('serves a timestamp and snapshot signed by keys the real notary-signer holds', async () => {
-    const keys = new GrpcKeyService({
-      hostname: 'localhost',
-      port: signerPort,
-      tls_ca_file: pki.caCert,
-      tls_client_cert: pki.clientCert,
-      tls_client_key: pki.clientKey,
-    });
+    const keys = keyService(pki, signerPort, { cert: pki.clientCert, key: pki.clientKey });
     try {
       const ca = fs.readFileSync(pki.caCert);
-      const get = (role: string) =>
-        new Promise<Buffer>((resolve, reject) => {
-          https
-            .get(`${serverUrl}/v2/${GUN}/_trust/tuf/${role}.json`, { ca }, (res) => {
-              const chunks: Buffer[] = [];
-              res.on('data', (c: Buffer) => chunks.push(c));
-              res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${role}.json: ${res.statusCode}`))));
-            })
-            .on('error', reject);
-        });
+      const get = async (role: string) => {
+        const res = await httpsGet(`${serverUrl}/v2/${GUN}/_trust/tuf/${role}.json`, ca);
+        if (res.status !== 200) throw new Error(`GET ${role}.json: ${res.status}`);
+        return res.body;
+      };
       const root = parseMetadata(await get('root'), 'root');
       for (const role of ['timestamp', 'snapshot'] as const) {
         const md = parseMetadata(await get(role), role);

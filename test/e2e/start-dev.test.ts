@@ -7,22 +7,18 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePublicKey } from '../../tuf';
 import { describeWith } from '../helpers/interop';
-import { freePort } from '../helpers/net';
+import { freePort, httpsGet } from '../helpers/net';
+import { notaryClientPassphrases } from '../helpers/notary';
 import { Proc, run, startProcess, stopAll } from '../helpers/proc';
 
 const ROOT = path.resolve(__dirname, '../..');
 const START = path.join(ROOT, 'dist/scripts/start.js');
 const GUN = 'example.com/vouch-start/app';
-const PASSPHRASES = {
-  NOTARY_ROOT_PASSPHRASE: 'start-e2e-root-passphrase',
-  NOTARY_TARGETS_PASSPHRASE: 'start-e2e-targets-passphrase',
-  NOTARY_SNAPSHOT_PASSPHRASE: 'start-e2e-snapshot-passphrase',
-};
+const PASSPHRASES = notaryClientPassphrases('start-e2e');
 const HASH_A = crypto.createHash('sha256').update('first target').digest('hex');
 const HASH_B = crypto.createHash('sha256').update('second target').digest('hex');
 
@@ -83,18 +79,6 @@ function exitOf(p: Proc, timeoutMs = 20000): Promise<number | null> {
   });
 }
 
-function get(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { ca }, (res) => {
-        let body = '';
-        res.on('data', (b: Buffer) => (body += b.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 describeWith(['notary'], 'npm start (dist/scripts/start.js) with the real notary client', () => {
   let work: string;
   let data: string;
@@ -115,9 +99,9 @@ describeWith(['notary'], 'npm start (dist/scripts/start.js) with the real notary
     return r.stdout + r.stderr;
   };
   const timestampKeyId = async () => {
-    const res = await get(`https://localhost:${port}/v2/${GUN}/_trust/tuf/timestamp.key`, fs.readFileSync(path.join(data, 'tls/ca.crt')));
+    const res = await httpsGet(`https://localhost:${port}/v2/${GUN}/_trust/tuf/timestamp.key`, fs.readFileSync(path.join(data, 'tls/ca.crt')));
     expect(res.status).toBe(200);
-    return parsePublicKey(JSON.parse(res.body)).id;
+    return parsePublicKey(JSON.parse(res.body.toString())).id;
   };
 
   beforeAll(async () => {

@@ -16,7 +16,6 @@ import {
   generatePrivateKey,
   makeRootCertificateKey,
   Metadata,
-  rootSigned,
   signMetadata,
   snapshotSigned,
   targetsSigned,
@@ -25,6 +24,7 @@ import {
 import { ensureDevPki } from '../../scripts/devpki';
 import { describeWith } from '../helpers/interop';
 import { run } from '../helpers/proc';
+import { rootWithOneKeyPerRole } from '../helpers/tuf';
 
 const GUN = 'example.com/vouch/made-by-us';
 
@@ -39,14 +39,11 @@ function buildRepository() {
 
   const root = signMetadata(
     'root',
-    rootSigned({
-      keys: [rootCert, targetsKey.public, snapshotKey.public, timestampKey.public],
-      roles: {
-        root: { keyids: [rootCert.id], threshold: 1 },
-        targets: { keyids: [targetsKey.public.id], threshold: 1 },
-        snapshot: { keyids: [snapshotKey.public.id], threshold: 1 },
-        timestamp: { keyids: [timestampKey.public.id], threshold: 1 },
-      },
+    rootWithOneKeyPerRole({
+      root: [rootCert],
+      targets: targetsKey.public,
+      snapshot: snapshotKey.public,
+      timestamp: timestampKey.public,
       version: 1,
       expires: expiryFrom(now, DEFAULT_EXPIRY_MS.root),
     }),

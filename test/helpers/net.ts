@@ -1,19 +1,9 @@
 /** Ports and readiness for tests that start real processes on loopback. */
+import * as https from 'node:https';
 import * as net from 'node:net';
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port that was free a moment ago on 127.0.0.1 (the scripts use the same). */
+export { freePort } from '../../scripts/proc-util';
 
 /** Resolve once something accepts TCP connections on host:port, or reject after `timeoutMs`. */
 export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 30000): Promise<void> {
@@ -31,4 +21,23 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
     if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface HttpsResponse {
+  status: number;
+  body: Buffer;
+  headers: Record<string, unknown>;
+}
+
+/** GET over TLS trusting `ca` (e.g. the dev PKI's CA), on a fresh connection; any status resolves. */
+export function httpsGet(url: string, ca: Buffer): Promise<HttpsResponse> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+      })
+      .on('error', reject);
+  });
 }

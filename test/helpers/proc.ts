@@ -78,24 +78,4 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Run a command to completion; resolves with exit code and output, never rejects on failure. */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: SpawnOptions & { input?: string; timeoutMs?: number } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    else child.stdin?.end();
-  });
-}
+export { run } from '../../scripts/proc-util';

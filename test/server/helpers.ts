@@ -25,7 +25,6 @@ import {
   PrivateKey,
   PublicKey,
   Root,
-  rootSigned,
   signMetadata,
   Snapshot,
   snapshotSigned,
@@ -37,6 +36,7 @@ import type { KeyService } from '../../signer/api';
 import { SqliteStore } from '../../server/storage/sqlite';
 import type { TufStore } from '../../server/storage/types';
 import { RunningServer, ServerParts, startServer } from '../../server/server';
+import { rootWithOneKeyPerRole } from '../helpers/tuf';
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -202,14 +202,11 @@ export class RepoSim {
   rootSignedBody(version: number, extra: { rootCerts?: PublicKey[]; expires?: string } = {}): JsonObject {
     if (!this.timestampKey) throw new Error('fetch the server keys first');
     const certs = extra.rootCerts ?? [this.rootCert];
-    return rootSigned({
-      keys: [...certs, this.targetsKey.public, this.snapshotPublic, this.timestampKey],
-      roles: {
-        root: { keyids: certs.map((c) => c.id), threshold: 1 },
-        targets: { keyids: [this.targetsKey.public.id], threshold: 1 },
-        snapshot: { keyids: [this.snapshotPublic.id], threshold: 1 },
-        timestamp: { keyids: [this.timestampKey.id], threshold: 1 },
-      },
+    return rootWithOneKeyPerRole({
+      root: certs,
+      targets: this.targetsKey.public,
+      snapshot: this.snapshotPublic,
+      timestamp: this.timestampKey,
       version,
       expires: extra.expires ?? this.expires('root'),
     });

@@ -5,12 +5,13 @@
  * SQLite storage). Needs `npm run build` first (jest's pretest does it).
  */
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DevPki, ensureDevPki } from '../../scripts/devpki';
-import { freePort } from '../helpers/net';
+import { freePort, HttpsResponse, httpsGet } from '../helpers/net';
+import { remoteTrustService } from '../helpers/notary';
 import { Proc, startProcess } from '../helpers/proc';
+import { startTestSigner } from '../signer/harness';
 
 const DIST = path.resolve(__dirname, '../../dist');
 
@@ -22,7 +23,7 @@ export interface Stack {
   server: Proc;
   signer: Proc | null;
   /** GET over TLS with the dev CA */
-  get(pathname: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }>;
+  get(pathname: string): Promise<HttpsResponse>;
   stop(): Promise<void>;
 }
 
@@ -43,29 +44,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let signer: Proc | null = null;
   let trustService: Record<string, unknown> = { type: 'local' };
   if ((opts.trust ?? 'remote') === 'remote') {
-    const signerPort = await freePort();
-    const signerConfig = path.join(dir, 'signer.json');
-    fs.writeFileSync(
-      signerConfig,
-      JSON.stringify({
-        server: { grpc_addr: `127.0.0.1:${signerPort}`, tls_cert_file: pki.signerCert, tls_key_file: pki.signerKey, client_ca_file: pki.caCert },
-        storage: { backend: 'sqlite', path: path.join(dir, 'signer.db'), default_alias: 'e2e' },
-        logging: { level: 'info' },
-      }),
-    );
-    signer = startProcess(process.execPath, [path.join(DIST, 'signer/main.js'), '--config', signerConfig], {
-      env: { ...process.env, NOTARY_SIGNER_E2E: 'e2e-signer-passphrase-not-secret' },
+    const started = await startTestSigner({
+      dir,
+      pki,
+      storage: { backend: 'sqlite', path: path.join(dir, 'signer.db') },
+      alias: 'e2e',
+      passphrase: 'e2e-signer-passphrase-not-secret',
+      level: 'info',
     });
-    await signer.waitFor(/listening/, 30000);
-    trustService = {
-      type: 'remote',
-      hostname: '127.0.0.1',
-      port: String(signerPort),
-      tls_ca_file: pki.caCert,
-      tls_client_cert: pki.serverCert,
-      tls_client_key: pki.serverKey,
-      key_algorithm: 'ecdsa',
-    };
+    signer = started.proc;
+    trustService = remoteTrustService(pki, started.port);
   }
   const serverConfig = path.join(dir, 'server.json');
   fs.writeFileSync(
@@ -89,17 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     port,
     server,
     signer,
-    get(pathname) {
-      return new Promise((resolve, reject) => {
-        https
-          .get(`${url}${pathname}`, { ca, agent: false }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-          })
-          .on('error', reject);
-      });
-    },
+    get: (pathname) => httpsGet(`${url}${pathname}`, ca),
     async stop() {
       await server.stop();
       await signer?.stop();

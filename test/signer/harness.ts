@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevPki } from '../../scripts/devpki';
-import { GrpcKeyService } from '../../signer/client';
+import { GrpcKeyService, GrpcKeyServiceOptions } from '../../signer/client';
 import { services } from '../../signer/protos';
 import { freePort } from '../helpers/net';
 import { Proc, startProcess } from '../helpers/proc';
@@ -58,6 +58,24 @@ export async function startSigner(configFile: string, passphrases: Record<string
   return p;
 }
 
+/**
+ * Write `dir/signer.json` for a free port and start vouch-signer with it; the passphrase of
+ * `alias` comes from NOTARY_SIGNER_<ALIAS>.
+ */
+export async function startTestSigner(o: {
+  dir: string;
+  pki: DevPki;
+  storage: TestStorage;
+  alias: string;
+  passphrase: string;
+  level?: string;
+}): Promise<{ proc: Proc; port: number; config: string }> {
+  const port = await freePort();
+  const config = writeSignerConfig(path.join(o.dir, 'signer.json'), { pki: o.pki, port, storage: o.storage, alias: o.alias, level: o.level });
+  const proc = await startSigner(config, { [`NOTARY_SIGNER_${o.alias.toUpperCase()}`]: o.passphrase });
+  return { proc, port, config };
+}
+
 /** Wait for a process to exit; resolves with its exit code. */
 export function exitCode(p: Proc, timeoutMs = 30000): Promise<number | null> {
   if (p.child.exitCode !== null) return Promise.resolve(p.child.exitCode);
@@ -70,8 +88,13 @@ export function exitCode(p: Proc, timeoutMs = 30000): Promise<number | null> {
   });
 }
 
-export function keyService(pki: DevPki, port: number, client: { cert: string; key: string } = { cert: pki.serverCert, key: pki.serverKey }): GrpcKeyService {
-  return new GrpcKeyService({ hostname: 'localhost', port: String(port), tls_ca_file: pki.caCert, tls_client_cert: client.cert, tls_client_key: client.key });
+export function keyService(
+  pki: DevPki,
+  port: number,
+  client: { cert: string; key: string } = { cert: pki.serverCert, key: pki.serverKey },
+  opts: GrpcKeyServiceOptions = {},
+): GrpcKeyService {
+  return new GrpcKeyService({ hostname: 'localhost', port: String(port), tls_ca_file: pki.caCert, tls_client_cert: client.cert, tls_client_key: client.key }, opts);
 }
 
 /** A raw gRPC client of one service, for status codes and messages as they are on the wire. */

@@ -11,7 +11,6 @@ import {
   MetadataKind,
   parseMetadata,
   parseRfc3339,
-  rootSigned,
   serializeMetadata,
   signMetadata,
   snapshotSigned,
@@ -25,6 +24,7 @@ import {
   parentRole,
 } from '../../tuf';
 import { fixture } from '../helpers/fixtures';
+import { rootWithOneKeyPerRole } from '../helpers/tuf';
 
 function typedError(fn: () => unknown): TufError {
   try {
@@ -70,14 +70,11 @@ describe('new documents in Go-normal form', () => {
   function makeRoot() {
     return signMetadata(
       'root',
-      rootSigned({
-        keys: [rootCert, targetsKey.public, snapshotKey.public, timestampKey.public],
-        roles: {
-          root: { keyids: [rootCert.id], threshold: 1 },
-          targets: { keyids: [targetsKey.public.id], threshold: 1 },
-          snapshot: { keyids: [snapshotKey.public.id], threshold: 1 },
-          timestamp: { keyids: [timestampKey.public.id], threshold: 1 },
-        },
+      rootWithOneKeyPerRole({
+        root: [rootCert],
+        targets: targetsKey.public,
+        snapshot: snapshotKey.public,
+        timestamp: timestampKey.public,
         version: 1,
         expires: expiryFrom(now, DEFAULT_EXPIRY_MS.root),
       }),

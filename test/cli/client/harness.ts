@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MetadataCache } from '../../../cli/cache';
-import { TrustedRepo, updateRepository, UpdateError, UpdateOptions } from '../../../cli/client';
+import { TrustedRepo, updateRepository, UpdateError, UpdateErrorCode, UpdateOptions } from '../../../cli/client';
 import { Remote, RemoteOptions } from '../../../cli/remote';
 import { RepositorySimulator, SimulatorOptions } from '../simulator';
 
@@ -19,6 +19,8 @@ export interface Harness {
   update(opts?: Partial<UpdateOptions>): Promise<TrustedRepo>;
   /** the update's UpdateError (fails the test when the update succeeds) */
   refused(opts?: Partial<UpdateOptions>): Promise<UpdateError>;
+  /** as `refused`, and expects the error's code and the role it refused */
+  refusedWith(code: UpdateErrorCode, role: string, opts?: Partial<UpdateOptions>): Promise<UpdateError>;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,12 @@ export async function harness(
         throw e;
       }
       throw new Error('the update succeeded but was expected to be refused');
+    },
+    async refusedWith(code, role, o = {}) {
+      const err = await h.refused(o);
+      expect(err.code).toBe(code);
+      expect(err.role).toBe(role);
+      return err;
     },
     async close() {
       open.delete(h);

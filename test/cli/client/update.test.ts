@@ -170,9 +170,7 @@ describe('delegations that do not verify', () => {
     });
     const releases = h.sim.targetsFiles.get('targets/releases')!;
     h.sim.served.delete(`targets/releases.${sha256(releases.bytes)}`);
-    const err = await h.refused();
-    expect(err.code).toBe('MISSING');
-    expect(err.role).toBe('targets/releases');
+    await h.refusedWith('MISSING', 'targets/releases');
   });
 });
 
@@ -201,9 +199,7 @@ describe('when the server is unavailable', () => {
     const h = await harness();
     await h.update();
     h.sim.served.delete('timestamp');
-    const err = await h.refused({ now: h.sim.now + 15 * DAY });
-    expect(err.code).toBe('EXPIRED');
-    expect(err.role).toBe('timestamp');
+    await h.refusedWith('EXPIRED', 'timestamp', { now: h.sim.now + 15 * DAY });
   });
 
   it('works offline from a complete cache when the ping fails, and says so', async () => {

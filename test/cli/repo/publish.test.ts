@@ -16,7 +16,6 @@ import {
   parseMetadata,
   parseRfc3339,
   PrivateKey,
-  rootSigned,
   serializeMetadata,
   signMetadata,
   snapshotSigned,
@@ -32,6 +31,7 @@ import { applyChange, applyChangelist } from '../../../cli/repo/publish';
 import { adopt, signRoot, signSnapshot, signTargets } from '../../../cli/repo/sign';
 import { delegationKeyFromPem } from '../../../cli/commands/delegation';
 import { FIXTURES } from '../../helpers/fixtures';
+import { rootWithOneKeyPerRole } from '../../helpers/tuf';
 
 const GUN = 'example.com/engine/test';
 const NOW = Date.parse('2026-11-23T12:00:00Z');
@@ -63,14 +63,11 @@ async function fixture(): Promise<Fixture> {
   const tsKey = makePublicKey('ed25519', tsRaw);
   const root = signMetadata(
     'root',
-    rootSigned({
-      keys: [cert, targetsKey.public, snapshotKey.public, tsKey],
-      roles: {
-        root: { keyids: [cert.id], threshold: 1 },
-        targets: { keyids: [targetsKey.public.id], threshold: 1 },
-        snapshot: { keyids: [snapshotKey.public.id], threshold: 1 },
-        timestamp: { keyids: [tsKey.id], threshold: 1 },
-      },
+    rootWithOneKeyPerRole({
+      root: [cert],
+      targets: targetsKey.public,
+      snapshot: snapshotKey.public,
+      timestamp: tsKey,
       version: 1,
       expires: expiryFrom(NOW, DEFAULT_EXPIRY_MS.root),
     }),
