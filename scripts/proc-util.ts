@@ -1,6 +1,6 @@
 /**
  * Small process and port helpers for scripts (the benchmark, the private PostgreSQL cluster).
- * Tests have their own richer versions in test/helpers/.
+ * The test helpers (test/helpers/net.ts, proc.ts) re-export these and add test-only tools.
  */
 import { spawn, SpawnOptions } from 'node:child_process';
 import * as net from 'node:net';
