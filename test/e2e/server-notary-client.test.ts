@@ -11,6 +11,7 @@ import { describeWith } from '../helpers/interop';
 import { notaryClientPassphrases } from '../helpers/notary';
 import { run } from '../helpers/proc';
 import { Stack, startStack } from '../server/stack';
+import { keyService } from '../signer/harness';
 
 const GUN = 'example.com/vouch-e2e/app';
 const PASSPHRASES = notaryClientPassphrases('e2e');
@@ -175,8 +176,16 @@ describeWith(['notary', 'openssl'], 'the real notary client against vouch-server
     expect(fs.existsSync(path.join(work, 'trust-fresh', 'tuf', GUN, 'metadata', 'root.json'))).toBe(true);
   });
 
-  it('delete --remote removes the repository from the server', async () => {
-    await ok('trust', ['delete', GUN, '--remote']);
+  it('delete --remote removes the repository from the server, and its online keys from the signer', async () => {
+    const keyId = await timestampKeyId();
+    const signer = keyService(stack.pki, stack.signerPort!);
+    try {
+      expect(await signer.getKeyInfo(keyId)).not.toBeNull();
+      await ok('trust', ['delete', GUN, '--remote']);
+      expect(await signer.getKeyInfo(keyId)).toBeNull();
+    } finally {
+      await signer.close();
+    }
     expect((await stack.get(`/v2/${GUN}/_trust/tuf/root.json`)).status).toBe(404);
     const feed = JSON.parse((await stack.get(`/v2/${GUN}/_trust/changefeed?records=-1&change_id=-1`)).body.toString());
     expect(feed.records[0]).toMatchObject({ GUN, Version: 0, SHA256: '', Category: 'deletion' });

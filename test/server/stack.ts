@@ -22,6 +22,8 @@ export interface Stack {
   port: number;
   server: Proc;
   signer: Proc | null;
+  /** the signer's gRPC port (remote trust only) */
+  signerPort: number | null;
   /** GET over TLS with the dev CA */
   get(pathname: string): Promise<HttpsResponse>;
   stop(): Promise<void>;
@@ -42,6 +44,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const pki = ensureDevPki(path.join(dir, 'pki'));
   const port = await freePort();
   let signer: Proc | null = null;
+  let signerPort: number | null = null;
   let trustService: Record<string, unknown> = { type: 'local' };
   if ((opts.trust ?? 'remote') === 'remote') {
     const started = await startTestSigner({
@@ -53,6 +56,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       level: 'info',
     });
     signer = started.proc;
+    signerPort = started.port;
     trustService = remoteTrustService(pki, started.port);
   }
   const serverConfig = path.join(dir, 'server.json');
@@ -77,6 +81,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     port,
     server,
     signer,
+    signerPort,
     get: (pathname) => httpsGet(`${url}${pathname}`, ca),
     async stop() {
       await server.stop();
