@@ -64,6 +64,21 @@ export interface RemoteErrorInit {
   cause?: unknown;
 }
 
+/** The multipart body of a publish (spec 1.4.1): one part per file, field `files`, file name = role. */
+export function multipartBody(files: MetadataFile[]): { body: Buffer; contentType: string } {
+  const boundary = crypto.randomBytes(30).toString('hex');
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    parts.push(
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.role}"\r\nContent-Type: application/octet-stream\r\n\r\n`, 'utf8'),
+      f.bytes,
+      Buffer.from('\r\n', 'utf8'),
+    );
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`, 'utf8'));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
 export class RemoteError extends Error {
   readonly code: RemoteErrorCode;
   readonly status?: number;
@@ -324,27 +339,17 @@ export class Remote {
 
   /** POST the files in one multipart update (spec 1.4.1): field `files`, file name = role. */
   async publish(gun: string, files: MetadataFile[]): Promise<void> {
-    const boundary = crypto.randomBytes(30).toString('hex');
-    const parts: Buffer[] = [];
     for (const f of files) {
       if (!isValidRole(f.role)) throw new RemoteError('INVALID_REQUEST', `refusing to publish invalid role ${JSON.stringify(f.role.slice(0, 300))}`);
-      parts.push(
-        Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.role}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-          'utf8',
-        ),
-        f.bytes,
-        Buffer.from('\r\n', 'utf8'),
-      );
     }
-    parts.push(Buffer.from(`--${boundary}--\r\n`, 'utf8'));
+    const { body, contentType } = multipartBody(files);
     const path = `/v2/${gunPath(gun)}/_trust/tuf/`;
     const res = await this.request('POST', path, {
       gun,
       access: 'push,pull',
       maxBytes: REMOTE_LIMITS.maxErrorBodyBytes,
-      body: Buffer.concat(parts),
-      contentType: `multipart/form-data; boundary=${boundary}`,
+      body,
+      contentType,
       timeoutMs: this.timeoutMs * REMOTE_LIMITS.publishTimeoutFactor,
     });
     if (res.status !== 200) throw this.statusError(res, path);

@@ -3,8 +3,8 @@
  * load repositories (multipart POSTs shaped as the Go client sends them), to check what each
  * server serves before it is measured, and to time direct publishes.
  */
-import * as crypto from 'node:crypto';
 import * as https from 'node:https';
+import { multipartBody } from '../../cli/remote';
 
 export interface Response {
   status: number;
@@ -62,23 +62,6 @@ export class HttpsClient {
   close(): void {
     this.agent.destroy();
   }
-}
-
-export function multipartBody(files: Array<{ role: string; bytes: Buffer }>): { body: Buffer; contentType: string } {
-  const boundary = crypto.randomBytes(30).toString('hex');
-  const parts: Buffer[] = [];
-  for (const f of files) {
-    parts.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.role}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-        'utf8',
-      ),
-      f.bytes,
-      Buffer.from('\r\n', 'utf8'),
-    );
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`, 'utf8'));
-  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** Poll `path` until it answers 200 (notary-server reports healthy only once its signer is up). */
