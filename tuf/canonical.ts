@@ -55,45 +55,64 @@ function checkWellFormed(s: string): void {
   }
 }
 
-function writeString(s: string, out: string[]): void {
-  checkWellFormed(s);
-  out.push('"', s.replace(/["\\]/g, (m) => '\\' + m), '"');
+/** Characters a string's canonical form must look at: the two escaped ones and surrogates. */
+const NEEDS_CARE = /["\\\ud800-\udfff]/;
+const SURROGATE = /[\ud800-\udfff]/;
+
+function quoted(s: string): string {
+  // the common case (hex, base64, names, dates): nothing to escape or check
+  if (!NEEDS_CARE.test(s)) return '"' + s + '"';
+  if (SURROGATE.test(s)) checkWellFormed(s);
+  return '"' + s.replace(/["\\]/g, (m) => '\\' + m) + '"';
 }
 
-function writeCanonical(v: JsonValue, out: string[], depth: number): void {
+/** Member names in canonical order: by UTF-8 bytes (compareUtf8). */
+function sortedKeys(o: JsonObject): string[] {
+  const keys = Object.keys(o);
+  // without surrogates, UTF-16 order (the default sort) is UTF-8 byte order
+  for (const k of keys) if (SURROGATE.test(k)) return keys.sort(compareUtf8);
+  return keys.sort();
+}
+
+function writeCanonical(v: JsonValue, depth: number): string {
   if (depth > LIMITS.jsonDepth) throw new TufError('CANONICAL', 'value nested too deeply');
-  if (v === null) out.push('null');
-  else if (typeof v === 'boolean') out.push(v ? 'true' : 'false');
-  else if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new TufError('CANONICAL', `canonical JSON holds integers only, not ${v}`);
-    out.push(String(v));
-  } else if (typeof v === 'bigint') out.push(v.toString());
-  else if (typeof v === 'string') writeString(v, out);
-  else if (Array.isArray(v)) {
-    out.push('[');
-    v.forEach((item, i) => {
-      if (i > 0) out.push(',');
-      writeCanonical(item, out, depth + 1);
-    });
-    out.push(']');
-  } else {
-    out.push('{');
-    const keys = Object.keys(v).sort(compareUtf8);
-    keys.forEach((k, i) => {
-      if (i > 0) out.push(',');
-      writeString(k, out);
-      out.push(':');
-      writeCanonical(v[k] as JsonValue, out, depth + 1);
-    });
-    out.push('}');
+  switch (typeof v) {
+    case 'string':
+      return quoted(v);
+    case 'number':
+      if (!Number.isSafeInteger(v)) throw new TufError('CANONICAL', `canonical JSON holds integers only, not ${v}`);
+      return String(v);
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      break;
   }
+  if (v === null) return 'null';
+  let out: string;
+  if (Array.isArray(v)) {
+    out = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ',';
+      out += writeCanonical(v[i] as JsonValue, depth + 1);
+    }
+    return out + ']';
+  }
+  if (typeof v !== 'object') throw new TufError('CANONICAL', `not a JSON value: ${typeof v}`);
+  out = '{';
+  const keys = sortedKeys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    if (i > 0) out += ',';
+    out += quoted(k) + ':' + writeCanonical(v[k] as JsonValue, depth + 1);
+  }
+  return out + '}';
 }
 
 /** Canonical JSON text of a value: the bytes that signatures cover. */
 export function canonicalString(v: JsonValue): string {
-  const out: string[] = [];
-  writeCanonical(v, out, 0);
-  return out.join('');
+  return writeCanonical(v, 0);
 }
 
 export function canonicalBytes(v: JsonValue): Buffer {
@@ -113,8 +132,6 @@ export function goJsonString(v: JsonValue): string {
 // ---------------------------------------------------------------------------------------------
 // Strict parser
 
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
-
 class Parser {
   private i = 0;
   constructor(private readonly s: string) {}
@@ -124,7 +141,15 @@ class Parser {
   }
 
   ws(): void {
-    while (this.i < this.s.length && WS.has(this.s.charCodeAt(this.i))) this.i++;
+    const s = this.s;
+    let i = this.i;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      // space, tab, line feed, carriage return (NaN past the end stops the loop)
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      i++;
+    }
+    this.i = i;
   }
 
   parseDocument(): JsonValue {
@@ -137,25 +162,24 @@ class Parser {
 
   value(depth: number): JsonValue {
     if (depth > LIMITS.jsonDepth) this.fail('nested too deeply');
-    const c = this.s[this.i];
+    const c = this.s.charCodeAt(this.i);
     switch (c) {
-      case '{':
+      case 0x7b: // {
         return this.object(depth);
-      case '[':
+      case 0x5b: // [
         return this.array(depth);
-      case '"':
+      case 0x22: // "
         return this.string();
-      case 't':
+      case 0x74: // t
         return this.literal('true', true);
-      case 'f':
+      case 0x66: // f
         return this.literal('false', false);
-      case 'n':
+      case 0x6e: // n
         return this.literal('null', null);
-      case undefined:
-        return this.fail('unexpected end of input');
       default:
-        if (c === '-' || (c >= '0' && c <= '9')) return this.number();
-        return this.fail(`unexpected character ${JSON.stringify(c)}`);
+        if (Number.isNaN(c)) return this.fail('unexpected end of input');
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        return this.fail(`unexpected character ${JSON.stringify(this.s[this.i])}`);
     }
   }
 
@@ -272,7 +296,7 @@ class Parser {
     this.i++;
     const out: JsonValue[] = [];
     this.ws();
-    if (this.s[this.i] === ']') {
+    if (this.s.charCodeAt(this.i) === 0x5d) {
       this.i++;
       return out;
     }
@@ -280,9 +304,9 @@ class Parser {
       this.ws();
       out.push(this.value(depth + 1));
       this.ws();
-      const c = this.s[this.i++];
-      if (c === ']') return out;
-      if (c !== ',') this.fail('expected , or ]');
+      const c = this.s.charCodeAt(this.i++);
+      if (c === 0x5d) return out; // ]
+      if (c !== 0x2c) this.fail('expected , or ]');
     }
   }
 
@@ -290,26 +314,26 @@ class Parser {
     this.i++;
     const out: JsonObject = {};
     this.ws();
-    if (this.s[this.i] === '}') {
+    if (this.s.charCodeAt(this.i) === 0x7d) {
       this.i++;
       return out;
     }
     for (;;) {
       this.ws();
-      if (this.s[this.i] !== '"') this.fail('expected string key');
+      if (this.s.charCodeAt(this.i) !== 0x22) this.fail('expected string key');
       const k = this.string();
       if (Object.prototype.hasOwnProperty.call(out, k)) this.fail(`duplicate key ${JSON.stringify(k)}`);
       this.ws();
-      if (this.s[this.i++] !== ':') this.fail('expected :');
+      if (this.s.charCodeAt(this.i++) !== 0x3a) this.fail('expected :');
       this.ws();
       const v = this.value(depth + 1);
       // a key named "__proto__" is data, never the prototype
       if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
       else out[k] = v;
       this.ws();
-      const c = this.s[this.i++];
-      if (c === '}') return out;
-      if (c !== ',') this.fail('expected , or }');
+      const c = this.s.charCodeAt(this.i++);
+      if (c === 0x7d) return out; // }
+      if (c !== 0x2c) this.fail('expected , or }');
     }
   }
 }
