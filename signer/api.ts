@@ -31,7 +31,8 @@ export interface KeyService {
   getKeyInfo(keyId: string): Promise<KeyInfo | null>;
   /**
    * raw signature over the whole canonical message (ECDSA: SHA-256, r||s; Ed25519: 64 bytes);
-   * KeyNotHeldError when the holder has no such key
+   * KeyNotHeldError when the holder has no such key. The holder is not trusted: the caller
+   * verifies the signature against the key root names before using it.
    */
   sign(keyId: string, message: Buffer): Promise<Buffer>;
   /** remove every key held for a GUN (on DELETE of the repository); best effort on peers that cannot */

@@ -19,6 +19,8 @@ export const SIGNER_LIMITS = {
   maxNameBytes: 255,
   /** Longest algorithm string echoed back in an error message. */
   maxEchoChars: 64,
+  /** A request must have arrived whole within this time, or its stream is cancelled. */
+  requestTimeoutMs: 30_000,
   /** Default deadline on every client call. */
   callDeadlineMs: 10_000,
 } as const;

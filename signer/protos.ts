@@ -1,23 +1,11 @@
 /**
- * The gRPC service definitions of the signer, loaded from the .proto files in signer/proto.
- * The files are not compiled by tsc: from dist/signer/ they are found in the source tree
- * (../../signer/proto), so the package ships them as they are.
+ * The signer API's messages (signer/proto/*.proto, the wire contract) as TypeScript shapes, and
+ * the names the API agrees on. The binary form is in signer/wire.ts, the transport in
+ * signer/rpc.ts.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 
-/** Where the .proto files are: next to this module (ts-jest) or in the source tree (dist). */
-export function protoDir(): string {
-  const candidates = [path.join(__dirname, 'proto'), path.resolve(__dirname, '..', '..', 'signer', 'proto')];
-  for (const dir of candidates) {
-    if (fs.existsSync(path.join(dir, 'signer.proto'))) return dir;
-  }
-  throw new Error(`signer .proto files not found (looked in ${candidates.join(', ')})`);
-}
-
-// Message shapes as proto-loader presents them (keepCase, defaults on, bytes as Buffer).
+// Message shapes as signer/wire.ts decodes them (proto3 defaults filled in, bytes as Buffer);
+// grpc-js with proto-loader (keepCase, defaults, enums as strings) presents the same shapes.
 
 export interface KeyIdMsg {
   ID: string;
@@ -76,42 +64,3 @@ export const HEALTH_SIGNER = 'grpc.health.v1.Health.Signer';
  * "whose key is this" without changing Notary's messages; Go clients ignore unknown metadata.
  */
 export const GUN_METADATA_KEY = 'vouch-gun-bin';
-
-export interface SignerServices {
-  keyManagement: grpc.ServiceClientConstructor;
-  signer: grpc.ServiceClientConstructor;
-  health: grpc.ServiceClientConstructor;
-  vouchKeyManagement: grpc.ServiceClientConstructor;
-}
-
-let loaded: SignerServices | null = null;
-
-function pick(root: grpc.GrpcObject, dotted: string): grpc.ServiceClientConstructor {
-  let node: unknown = root;
-  for (const part of dotted.split('.')) {
-    node = (node as Record<string, unknown> | undefined)?.[part];
-  }
-  if (typeof node !== 'function' || !('service' in node)) throw new Error(`service ${dotted} missing from the .proto files`);
-  return node as grpc.ServiceClientConstructor;
-}
-
-export function services(): SignerServices {
-  if (loaded) return loaded;
-  const dir = protoDir();
-  const definition = protoLoader.loadSync(['signer.proto', 'health.proto', 'vouch.proto'], {
-    includeDirs: [dir],
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const root = grpc.loadPackageDefinition(definition);
-  loaded = {
-    keyManagement: pick(root, 'proto.KeyManagement'),
-    signer: pick(root, 'proto.Signer'),
-    health: pick(root, 'grpc.health.v1.Health'),
-    vouchKeyManagement: pick(root, 'vouch.KeyManagement'),
-  };
-  return loaded;
-}

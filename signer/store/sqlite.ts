@@ -47,6 +47,8 @@ const checkRow = (r: SqliteCheckRow): AliasCheck => toCheck(r, parseDate);
 
 export class SqliteKeyStore implements KeyStore {
   private readonly db: Database.Database;
+  /** prepared once: preparing costs more than running these small statements */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(file: string) {
     try {
@@ -73,8 +75,17 @@ export class SqliteKeyStore implements KeyStore {
     }
   }
 
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.sql('SELECT 1').get();
   }
 
   async insertKey(row: KeyRow): Promise<void> {
@@ -100,7 +111,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async getKey(keyId: string): Promise<KeyRow | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE key_id = ?').get(keyId) as SqliteKeyRow | undefined;
+    const r = this.sql('SELECT * FROM vouch_signer_keys WHERE key_id = ?').get(keyId) as SqliteKeyRow | undefined;
     return r ? keyRow(r) : null;
   }
 
@@ -115,35 +126,35 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async markUsed(keyId: string, at: Date): Promise<void> {
-    this.db.prepare('UPDATE vouch_signer_keys SET last_used = ? WHERE key_id = ? AND last_used IS NULL').run(at.toISOString(), keyId);
+    this.sql('UPDATE vouch_signer_keys SET last_used = ? WHERE key_id = ? AND last_used IS NULL').run(at.toISOString(), keyId);
   }
 
   async deleteKey(keyId: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM vouch_signer_keys WHERE key_id = ?').run(keyId).changes > 0;
+    return this.sql('DELETE FROM vouch_signer_keys WHERE key_id = ?').run(keyId).changes > 0;
   }
 
   async deleteGunKeys(gun: string): Promise<string[]> {
     const del = this.db.transaction((g: string) => {
-      const ids = (this.db.prepare('SELECT key_id FROM vouch_signer_keys WHERE gun = ? ORDER BY key_id').all(g) as { key_id: string }[]).map(
+      const ids = (this.sql('SELECT key_id FROM vouch_signer_keys WHERE gun = ? ORDER BY key_id').all(g) as { key_id: string }[]).map(
         (r) => r.key_id,
       );
-      this.db.prepare('DELETE FROM vouch_signer_keys WHERE gun = ?').run(g);
+      this.sql('DELETE FROM vouch_signer_keys WHERE gun = ?').run(g);
       return ids;
     });
     return del(gun);
   }
 
   async aliasesInUse(): Promise<string[]> {
-    return (this.db.prepare('SELECT DISTINCT passphrase_alias AS a FROM vouch_signer_keys ORDER BY a').all() as { a: string }[]).map((r) => r.a);
+    return (this.sql('SELECT DISTINCT passphrase_alias AS a FROM vouch_signer_keys ORDER BY a').all() as { a: string }[]).map((r) => r.a);
   }
 
   async anyKeyOfAlias(alias: string): Promise<KeyRow | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = ? ORDER BY key_id LIMIT 1').get(alias) as SqliteKeyRow | undefined;
+    const r = this.sql('SELECT * FROM vouch_signer_keys WHERE passphrase_alias = ? ORDER BY key_id LIMIT 1').get(alias) as SqliteKeyRow | undefined;
     return r ? keyRow(r) : null;
   }
 
   async getAliasCheck(alias: string): Promise<AliasCheck | null> {
-    const r = this.db.prepare('SELECT * FROM vouch_signer_aliases WHERE alias = ?').get(alias) as SqliteCheckRow | undefined;
+    const r = this.sql('SELECT * FROM vouch_signer_aliases WHERE alias = ?').get(alias) as SqliteCheckRow | undefined;
     return r ? checkRow(r) : null;
   }
 
@@ -154,12 +165,12 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async listKeys(): Promise<KeyRow[]> {
-    return (this.db.prepare('SELECT * FROM vouch_signer_keys ORDER BY key_id').all() as SqliteKeyRow[]).map(keyRow);
+    return (this.sql('SELECT * FROM vouch_signer_keys ORDER BY key_id').all() as SqliteKeyRow[]).map(keyRow);
   }
 
   async reseal(updates: Reseal[], check: AliasCheck, dropAliases: string[]): Promise<void> {
     const tx = this.db.transaction(() => {
-      const upd = this.db.prepare('UPDATE vouch_signer_keys SET passphrase_alias = ?, kdf = ?, kdf_salt = ?, nonce = ?, private = ? WHERE key_id = ?');
+      const upd = this.sql('UPDATE vouch_signer_keys SET passphrase_alias = ?, kdf = ?, kdf_salt = ?, nonce = ?, private = ? WHERE key_id = ?');
       for (const u of updates) {
         if (upd.run(u.alias, u.kdf, u.kdfSalt, u.nonce, u.sealed, u.keyId).changes !== 1) {
           throw new SignerError('STORAGE', `key ${u.keyId} disappeared during re-encryption`);
@@ -171,7 +182,7 @@ export class SqliteKeyStore implements KeyStore {
            ON CONFLICT (alias) DO UPDATE SET kdf = excluded.kdf, kdf_salt = excluded.kdf_salt, nonce = excluded.nonce, sealed = excluded.sealed, created_at = excluded.created_at`,
         )
         .run(check.alias, check.kdf, check.kdfSalt, check.nonce, check.sealed, check.createdAt.toISOString());
-      const drop = this.db.prepare('DELETE FROM vouch_signer_aliases WHERE alias = ?');
+      const drop = this.sql('DELETE FROM vouch_signer_aliases WHERE alias = ?');
       for (const a of dropAliases) drop.run(a);
     });
     tx();

@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { DevPki } from '../../scripts/devpki';
 import { GrpcKeyService, GrpcKeyServiceOptions } from '../../signer/client';
-import { services } from '../../signer/protos';
 import { freePort } from '../helpers/net';
 import { Proc, startProcess } from '../helpers/proc';
 
@@ -97,9 +97,42 @@ export function keyService(
   return new GrpcKeyService({ hostname: 'localhost', port: String(port), tls_ca_file: pki.caCert, tls_client_cert: client.cert, tls_client_key: client.key }, opts);
 }
 
-/** A raw gRPC client of one service, for status codes and messages as they are on the wire. */
+type ServiceName = 'keyManagement' | 'signer' | 'health' | 'vouchKeyManagement';
+let loaded: Record<ServiceName, grpc.ServiceClientConstructor> | null = null;
+
+/**
+ * The signer's services as grpc-js builds them from signer/proto/*.proto: an independent gRPC
+ * implementation (grpc-js with protobufjs) to check signer/rpc.ts and signer/wire.ts against.
+ */
+function services(): Record<ServiceName, grpc.ServiceClientConstructor> {
+  if (loaded) return loaded;
+  const definition = protoLoader.loadSync(['signer.proto', 'health.proto', 'vouch.proto'], {
+    includeDirs: [path.resolve(__dirname, '..', '..', 'signer', 'proto')],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const root = grpc.loadPackageDefinition(definition);
+  const pick = (dotted: string): grpc.ServiceClientConstructor => {
+    let node: unknown = root;
+    for (const part of dotted.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+    if (typeof node !== 'function' || !('service' in node)) throw new Error(`service ${dotted} missing from the .proto files`);
+    return node as grpc.ServiceClientConstructor;
+  };
+  loaded = {
+    keyManagement: pick('proto.KeyManagement'),
+    signer: pick('proto.Signer'),
+    health: pick('grpc.health.v1.Health'),
+    vouchKeyManagement: pick('vouch.KeyManagement'),
+  };
+  return loaded;
+}
+
+/** A raw gRPC client of one service (grpc-js), for status codes and messages as they are on the wire. */
 export function rawClient(
-  which: 'keyManagement' | 'signer' | 'health' | 'vouchKeyManagement',
+  which: ServiceName,
   port: number,
   creds: grpc.ChannelCredentials,
 ): grpc.Client {
