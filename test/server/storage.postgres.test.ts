@@ -44,7 +44,10 @@ describeWith(
           await c.connect();
           try {
             const { rows } = await c.query('SELECT version FROM schema_version');
-            expect(rows).toEqual([{ version: 1 }]);
+            // two migrations: the tables, then the one-statement publish function
+            expect(rows).toEqual([{ version: 2 }]);
+            const fn = await c.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'vouch_publish'");
+            expect(fn.rows).toEqual([{ n: 1 }]);
             const cols = await c.query(
               "SELECT data_type FROM information_schema.columns WHERE table_name = 'tuf_files' AND column_name = 'data'",
             );
