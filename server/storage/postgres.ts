@@ -18,7 +18,7 @@
  */
 import { Client, Notification, Pool, PoolClient } from 'pg';
 import { assertGunAndRole, changeWindow, ChangeRow, FILE_COLUMNS, FileRow, minVersionByRole, prepareBatch, toChangeRecord, toStoredFile } from './common';
-import { ChangeQuery, ChangeRecord, NewFile, StoredFile, TufStore, VersionConflictError } from './types';
+import { ChangeQuery, ChangeRecord, NewFile, StoredFile, StoredUpdate, TufStore, VersionConflictError } from './types';
 
 /** NOTIFY channel shared by every vouch process on the database. */
 export const CHANGE_CHANNEL = 'vouch_tuf_changes';
@@ -213,11 +213,13 @@ export class PostgresStore implements TufStore {
     return rows[0] ? storedFile(rows[0]) : null;
   }
 
-  async update(gun: string, files: NewFile[]): Promise<void> {
+  async update(gun: string, files: NewFile[]): Promise<StoredUpdate> {
     const batch = prepareBatch(gun, files);
     const minimums = minVersionByRole(batch);
+    let stored: StoredUpdate;
     try {
-      await inTransaction(this.pool, async (c) => {
+      stored = await inTransaction(this.pool, async (c) => {
+        const out: StoredUpdate = { files: [], changes: [] };
         // one writer per GUN at a time, across every process on this database
         await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_GUN, gun]);
         // versions only go up: every stored version of a role must be below the lowest offered
@@ -230,26 +232,27 @@ export class PostgresStore implements TufStore {
           if (min !== undefined && Number(r.v) >= min) throw new VersionConflictError(r.role, min);
         }
         for (const f of batch) {
-          await c.query('INSERT INTO tuf_files (gun, role, version, sha256, data) VALUES ($1, $2, $3, $4, $5)', [
-            gun,
-            f.role,
-            f.version,
-            f.sha256,
-            f.bytes,
-          ]);
+          const { rows: inserted } = await c.query<{ created_at: Date }>(
+            'INSERT INTO tuf_files (gun, role, version, sha256, data) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
+            [gun, f.role, f.version, f.sha256, f.bytes],
+          );
+          const createdAt = (inserted[0] as { created_at: Date }).created_at;
+          out.files.push(storedFile({ gun, role: f.role, version: String(f.version), sha256: f.sha256, data: f.bytes, created_at: createdAt }));
         }
         // a new timestamp is a new version of the repository: one changefeed record each
         const timestamps = batch.filter((f) => f.role === 'timestamp');
         if (timestamps.length > 0) {
           await c.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CHANGEFEED]);
           for (const t of timestamps) {
-            await c.query(
-              "INSERT INTO changefeed (gun, version, sha256, category) VALUES ($1, $2, $3, 'update')",
+            const { rows: appended } = await c.query<PgChangeRow>(
+              "INSERT INTO changefeed (gun, version, sha256, category) VALUES ($1, $2, $3, 'update') RETURNING id, created_at, gun, version, sha256, category",
               [gun, t.version, t.sha256],
             );
+            out.changes.push(changeRecord(appended[0] as PgChangeRow));
           }
         }
         await c.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, gun]);
+        return out;
       });
     } catch (e) {
       // unique_violation: a writer that got past the lock check some other way; same answer
@@ -260,6 +263,7 @@ export class PostgresStore implements TufStore {
       throw e;
     }
     this.emit(gun);
+    return stored;
   }
 
   async deleteGun(gun: string): Promise<boolean> {
