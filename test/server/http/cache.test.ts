@@ -21,6 +21,26 @@ describe('MetadataCache', () => {
     expect(c.getCurrent('g', 'root', Date.now())).toBeUndefined();
   });
 
+  it('keeps a fill of what this process wrote across the store\'s own announcement of that write', () => {
+    const c = new MetadataCache();
+    const token = c.writeToken();
+    c.invalidate('g'); // the store's onChange for the write itself
+    c.put('g', { kind: 'current', role: 'targets' }, file('written'), token);
+    expect(c.getCurrent('g', 'targets', 0)?.body.toString()).toBe('written');
+  });
+
+  it('drops a fill of what this process wrote when anything else was invalidated while it wrote', () => {
+    for (const other of ['g', 'another-gun']) {
+      const c = new MetadataCache();
+      const token = c.writeToken();
+      c.invalidate('g');
+      // may be a later write by another process, whose announcement is now consumed
+      c.invalidate(other);
+      c.put('g', { kind: 'current', role: 'targets' }, file('maybe stale'), token);
+      expect(c.getCurrent('g', 'targets', 0)).toBeUndefined();
+    }
+  });
+
   it('stops serving a current file at its validUntil', () => {
     const c = new MetadataCache();
     c.put('g', { kind: 'current', role: 'timestamp' }, file('t', 1000), c.fillToken());
@@ -97,6 +117,32 @@ describe('ChangeWatch', () => {
     f.calls[2]?.resolve([]);
     await Promise.all([late1, late2]);
     expect(f.calls).toHaveLength(3);
+  });
+
+  it('does not drop a GUN for change records this process appended itself, but does for other records', async () => {
+    const c = new MetadataCache();
+    const f = feed();
+    const w = new ChangeWatch(c, f.newerThan, () => undefined);
+    const init = w.wait();
+    f.calls[0]?.resolve([{ id: '4', gun: 'x' }]);
+    await init;
+    // a publish of `own` stored change 5 and filled in what it stored; another process wrote `other` (6)
+    c.put('own', { kind: 'current', role: 'targets' }, file('published'), c.fillToken());
+    c.put('other', { kind: 'current', role: 'targets' }, file('old'), c.fillToken());
+    w.noteOwn(['5']);
+    const check = w.wait();
+    f.calls[1]?.resolve([
+      { id: '5', gun: 'own' },
+      { id: '6', gun: 'other' },
+    ]);
+    await check;
+    expect(c.getCurrent('own', 'targets', 0)?.body.toString()).toBe('published');
+    expect(c.getCurrent('other', 'targets', 0)).toBeUndefined();
+    // a record of the same GUN by someone else still drops it
+    const next = w.wait();
+    f.calls[2]?.resolve([{ id: '7', gun: 'own' }]);
+    await next;
+    expect(c.getCurrent('own', 'targets', 0)).toBeUndefined();
   });
 
   it('forgets everything when the changefeed cannot be read, and starts over', async () => {

@@ -56,6 +56,24 @@ describe('TrustService', () => {
     await store.close();
   });
 
+  it('tells what a publish stored and what `current` answers right after it, without reading it back', async () => {
+    const { store, service, sim, request } = await setup(new LocalKeyService());
+    const first = await service.publish(sim.gun, request);
+    expect(first.stored.map((f) => `${f.role} v${f.version}`)).toEqual(['root v1', 'targets v1', 'snapshot v1', 'timestamp v1']);
+    expect(first.changes.map((c) => c.version)).toEqual([1]);
+    const next = new PublishRequest();
+    next.addPart('targets', sim.targets(2, { b: targetMeta('b') }).bytes);
+    const second = await service.publish(sim.gun, next);
+    expect(second.stored.map((f) => `${f.role} v${f.version}`)).toEqual(['targets v2', 'snapshot v2', 'timestamp v2']);
+    // the root the publish was checked against is current too
+    expect([...second.current.keys()].sort()).toEqual(['root', 'snapshot', 'targets', 'timestamp']);
+    for (const [role, answer] of second.current) {
+      expect(answer).toEqual(await service.current(sim.gun, role));
+    }
+    for (const f of second.stored) expect(f).toEqual(await store.getByVersion(sim.gun, f.role, f.version));
+    await store.close();
+  });
+
   it('refuses to store metadata a lying key service signed (500, nothing stored)', async () => {
     const { store, service, sim, request } = await setup(new LyingKeyService());
     await expect(service.publish(sim.gun, request)).rejects.toMatchObject({ code: 'UNKNOWN' });
