@@ -74,7 +74,7 @@ export class Freshness {
   async currentSnapshot(gun: string): Promise<CurrentFile | null> {
     const ts = await this.currentTimestamp(gun);
     if (!ts) return null;
-    const tsMd = parseStored(ts.file, 'timestamp');
+    const tsMd = parseStored(this.ctx, ts.file, 'timestamp');
     const sha = tsMd.body.snapshot.hashes.sha256;
     if (!sha) throw new ServerError('UNKNOWN', undefined, `timestamp of ${gun} names no sha256 for its snapshot`);
     const snap = await this.ctx.store.getByChecksum(gun, 'snapshot', sha.toString('hex'));
@@ -101,11 +101,11 @@ export class Freshness {
   private async load(gun: string): Promise<TimestampState | null> {
     const tsFile = await this.ctx.store.getCurrent(gun, 'timestamp');
     if (!tsFile) return null;
-    const ts = parseStored(tsFile, 'timestamp');
+    const ts = parseStored(this.ctx, tsFile, 'timestamp');
     const sha = ts.body.snapshot.hashes.sha256;
     const snapFile = sha ? await this.ctx.store.getByChecksum(gun, 'snapshot', sha.toString('hex')) : null;
     if (!snapFile) throw new ServerError('UNKNOWN', undefined, `the snapshot the timestamp of ${gun} names is not stored`);
-    return { tsFile, ts, snapFile, snap: parseStored(snapFile, 'snapshot') };
+    return { tsFile, ts, snapFile, snap: parseStored(this.ctx, snapFile, 'snapshot') };
   }
 
   /** When the timestamp or its snapshot enters the last quarter of its life. */
@@ -125,7 +125,7 @@ export class Freshness {
 
     const rootFile = await ctx.store.getCurrent(gun, 'root');
     if (!rootFile) throw new ServerError('UNKNOWN', undefined, `${gun} has a timestamp but no root`);
-    const root: Root = parseStored(rootFile, 'root');
+    const root: Root = parseStored(ctx, rootFile, 'root');
     if (root.body.expires < now) {
       ctx.log.warn({ gun }, 'root has expired: not re-signing the timestamp until a new root is published');
       return retry;

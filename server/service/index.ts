@@ -77,19 +77,22 @@ export class TrustService {
     return this.published(update, stored);
   }
 
-  /** The answers of `current` after a publish, from what it validated and stored (no reads). */
+  /** The answers of `current` after a publish, from what it validated and stored (no reads or parsing). */
   private published(update: ValidatedUpdate, stored: StoredUpdate): Published {
     const current = new Map<string, CurrentFile>();
     if (update.storedRoot) current.set('root', { file: update.storedRoot, validUntil: Infinity });
+    // a publish holds each role once
+    const parsed = new Map(update.files.map((f) => [f.role, f.md]));
     let tsFile: StoredFile | undefined;
     let snapFile: StoredFile | undefined;
     for (const file of stored.files) {
       if (file.role === 'timestamp') tsFile = file;
       else if (file.role === 'snapshot') snapFile = file;
       else current.set(file.role, { file, validUntil: Infinity });
+      // the next publish (and the timestamp GETs) find what this one stored already parsed
+      const md = parsed.get(file.role);
+      if (md) this.ctx.parsed.set(md.body.kind, file.sha256, md);
     }
-    // a publish holds each role once
-    const parsed = new Map(update.files.map((f) => [f.role, f.md]));
     const ts = parsed.get('timestamp') as Timestamp | undefined;
     const snap = parsed.get('snapshot') as Snapshot | undefined;
     // only the snapshot the timestamp names is what currentSnapshot serves
@@ -137,7 +140,7 @@ export class TrustService {
     const rootFile = await this.ctx.store.getCurrent(gun, 'root');
     try {
       if (rootFile) {
-        const root = parseStored(rootFile, 'root');
+        const root = parseStored(this.ctx, rootFile, 'root');
         const held = await heldKeys(this.ctx, root, role);
         if (held[0]) return held[0];
       }

@@ -178,7 +178,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
 
   // step 4: the stored current root is the trust anchor (expiry not checked for stored data)
   const storedRootFile = await ctx.store.getCurrent(gun, 'root');
-  const storedRoot = storedRootFile ? parseStored(storedRootFile, 'root') : null;
+  const storedRoot = storedRootFile ? parseStored(ctx, storedRootFile, 'root') : null;
 
   // steps 5 and 6
   let root: Root;
@@ -220,7 +220,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
       const file = await ctx.store.getCurrent(gun, ancestor);
       // a missing parent makes the child fail below ("delegation does not exist")
       if (!file) continue;
-      const md = parseStored(file, 'targets');
+      const md = parseStored(ctx, file, 'targets');
       verifyTargetsFile(ancestor, md, root, loaded, now, true);
       loaded.set(ancestor, { md });
     }
@@ -253,7 +253,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
     batch.push({ role: 'snapshot', version: snapshotUpload.body.version, bytes: snapshotBytes, md: snapshotUpload });
   } else {
     const prevFile = await ctx.store.getCurrent(gun, 'snapshot');
-    const previous = prevFile ? parseStored(prevFile, 'snapshot') : null;
+    const previous = prevFile ? parseStored(ctx, prevFile, 'snapshot') : null;
     if (!previous && !loaded.has('targets')) throw new ValidationError('ErrValidation', 'targets must be loaded first');
     const files = new Map<string, Buffer>([['root', rootBytes]]);
     for (const [role, t] of loaded) files.set(role, t.md.bytes);
@@ -293,7 +293,7 @@ async function checkDelegatedPaths(ctx: ServiceContext, gun: string, role: strin
   const outside = [...md.body.targets.keys()].filter((name) => !allowed.some((p) => name.startsWith(p)));
   if (outside.length === 0) return;
   const storedFile = await ctx.store.getCurrent(gun, role);
-  const stored = storedFile ? parseStored(storedFile, 'targets') : null;
+  const stored = storedFile ? parseStored(ctx, storedFile, 'targets') : null;
   const raw = md.signed.targets as JsonObject;
   const storedRaw = stored?.signed.targets as JsonObject | undefined;
   for (const name of outside) {
