@@ -314,6 +314,9 @@ class Parser {
   }
 }
 
+/** One decoder for every parse: without `stream`, each decode starts afresh, also after an error. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Parse JSON strictly: duplicate keys, trailing data, non-integer numbers, invalid UTF-8 and
  * excessive nesting are errors. Integers outside the safe range come back as bigint.
@@ -326,7 +329,7 @@ export function parseJson(input: string | Uint8Array, maxBytes: number = LIMITS.
   } else {
     if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+      text = UTF8.decode(input);
     } catch {
       throw new TufError('JSON_PARSE', 'document is not valid UTF-8');
     }

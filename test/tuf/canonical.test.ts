@@ -102,6 +102,13 @@ describe('the strict parser gives typed errors on bad input', () => {
     expect(parseError(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])).code).toBe('JSON_PARSE');
   });
 
+  it('decodes each document afresh: a truncated sequence at the end of one does not leak into the next', () => {
+    // "é truncated to its first byte; then a document starting with the byte that would complete it
+    expect(parseError(Buffer.from([0x22, 0xc3])).message).toBe('document is not valid UTF-8');
+    expect(parseError(Buffer.from([0xa9, 0x22])).message).toBe('document is not valid UTF-8');
+    expect(parseJson(Buffer.from('"é"'))).toBe('é');
+  });
+
   it('bounds nesting depth instead of overflowing the stack', () => {
     expect(parseError('['.repeat(100000) + ']'.repeat(100000)).message).toMatch(/nested too deeply/);
   });
