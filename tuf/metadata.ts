@@ -7,7 +7,7 @@
  * notary server and client accept every byte.
  */
 import * as crypto from 'node:crypto';
-import { canonicalBytes, goJsonString, isJsonObject, JsonObject, JsonValue, parseJson } from './canonical';
+import { canonicalBytes, goJsonString, isJsonObject, JsonObject, JsonValue, parseDocument } from './canonical';
 import { TufError } from './errors';
 import { parsePublicKey, PrivateKey, PublicKey, publicKeyJson, sign, Signature } from './keys';
 import { LIMITS } from './limits';
@@ -178,7 +178,8 @@ function kindOfType(t: JsonValue | undefined): MetadataKind | null {
 export function parseMetadata<K extends MetadataKind>(bytes: Buffer, kind: K, maxBytes?: number): Metadata<BodyOf<K>>;
 export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes?: number): Metadata;
 export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes: number = LIMITS.maxMetadataBytes): Metadata {
-  const doc = parseJson(bytes, maxBytes);
+  const parsed = parseDocument(bytes, maxBytes);
+  const doc = parsed.value;
   if (!isJsonObject(doc) || !isJsonObject(doc.signed)) throw new TufError('JSON_TYPE', 'metadata needs a signed object');
   const found = kindOfType(doc.signed._type);
   const k = kind ?? found;
@@ -190,7 +191,11 @@ export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes: numb
     method: s.method as string,
     sig: s.sig as string,
   }));
-  return { body: buildBody(k, doc.signed), signed: doc.signed, signatures, bytes };
+  const md = { body: buildBody(k, doc.signed), signed: doc.signed, signatures, bytes };
+  // a file as Go writes it holds `signed` in canonical form already (unless it has <, > or &)
+  const message = parsed.canonicalMember('signed');
+  if (message) signedMessages.set(md.signed, message);
+  return md;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +214,22 @@ export function serializeMetadata(signed: JsonObject, signatures: Signature[]): 
 /** The bytes signatures cover: canonical JSON of `signed` (spec 2.2). */
 export function signingBytes(signed: JsonObject): Buffer {
   return canonicalBytes(signed);
+}
+
+/** parsed `signed` object -> the bytes its signatures cover */
+const signedMessages = new WeakMap<JsonObject, Buffer>();
+
+/**
+ * The bytes a parsed document's signatures cover (signingBytes of its `signed`), worked out
+ * once per document: taken from the file itself when it holds `signed` in canonical form.
+ */
+export function signedMessage(md: Metadata): Buffer {
+  let m = signedMessages.get(md.signed);
+  if (!m) {
+    m = signingBytes(md.signed);
+    signedMessages.set(md.signed, m);
+  }
+  return m;
 }
 
 export interface SigningKey {
