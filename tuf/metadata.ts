@@ -7,7 +7,7 @@
  * notary server and client accept every byte.
  */
 import * as crypto from 'node:crypto';
-import { canonicalBytes, goJsonString, isJsonObject, JsonObject, JsonValue, parseDocument } from './canonical';
+import { canonicalBytes, canonicalString, goJsonString, htmlEscape, isJsonObject, JsonObject, JsonValue, parseDocument } from './canonical';
 import { TufError } from './errors';
 import { parsePublicKey, PrivateKey, PublicKey, publicKeyJson, sign, Signature } from './keys';
 import { LIMITS } from './limits';
@@ -205,10 +205,15 @@ function q(s: string): string {
   return goJsonString(s);
 }
 
+/** The file bytes Go writes for a `signed` object, given as its canonical text, and its signatures. */
+function fileBytes(canonicalSigned: string, signatures: Signature[]): Buffer {
+  const sigs = signatures.map((s) => `{"keyid":${q(s.keyid)},"method":${q(s.method)},"sig":${q(s.sig)}}`).join(',');
+  return Buffer.from(`{"signed":${htmlEscape(canonicalSigned)},"signatures":[${sigs}]}`, 'utf8');
+}
+
 /** The file bytes Go writes for a `signed` object and its signatures (spec 2.1). */
 export function serializeMetadata(signed: JsonObject, signatures: Signature[]): Buffer {
-  const sigs = signatures.map((s) => `{"keyid":${q(s.keyid)},"method":${q(s.method)},"sig":${q(s.sig)}}`).join(',');
-  return Buffer.from(`{"signed":${goJsonString(signed)},"signatures":[${sigs}]}`, 'utf8');
+  return fileBytes(canonicalString(signed), signatures);
 }
 
 /** The bytes signatures cover: canonical JSON of `signed` (spec 2.2). */
@@ -246,13 +251,16 @@ export function signMetadata<K extends MetadataKind>(kind: K, signed: JsonObject
   const message = signingBytes(signed);
   const fresh = keys.map(({ key, keyid }) => sign(key, message, keyid ?? key.public.id));
   const ids = new Set(fresh.map((s) => s.keyid));
-  const signatures = [...keep.filter((s) => !ids.has(s.keyid)), ...fresh];
-  return parseMetadata(serializeMetadata(signed, signatures), kind);
+  return assembleMetadata(kind, message, [...keep.filter((s) => !ids.has(s.keyid)), ...fresh]);
 }
 
-/** Assemble a document from a `signed` object and signatures made elsewhere (the signer). */
-export function assembleMetadata<K extends MetadataKind>(kind: K, signed: JsonObject, signatures: Signature[]): Metadata<BodyOf<K>> {
-  return parseMetadata(serializeMetadata(signed, signatures), kind);
+/**
+ * Assemble a document from the bytes its signatures were made over (signingBytes of its
+ * `signed`, so it is not serialised twice) and those signatures, made here or elsewhere (the
+ * signer).
+ */
+export function assembleMetadata<K extends MetadataKind>(kind: K, message: Buffer, signatures: Signature[]): Metadata<BodyOf<K>> {
+  return parseMetadata(fileBytes(message.toString('utf8'), signatures), kind);
 }
 
 // ---------------------------------------------------------------------------------------------
