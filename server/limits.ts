@@ -30,6 +30,10 @@ export const SERVER_LIMITS = {
   cachedGuns: 10_000,
   /** consistent (by hash / by version) files held in memory per GUN */
   cachedConsistentPerGun: 64,
+  /** parsed stored documents kept in memory (by hash), so a publish does not parse the same root each time */
+  parsedMetadataEntries: 256,
+  /** their total size as stored; a document above a quarter of it is parsed each time */
+  parsedMetadataBytes: 8 * 1024 * 1024,
   /** changefeed page size when `records=0` (Notary's default) */
   defaultChangefeedRecords: 100,
   /** how long a health check waits for storage or the key service */

@@ -132,8 +132,26 @@ export function goJsonString(v: JsonValue): string {
 // ---------------------------------------------------------------------------------------------
 // Strict parser
 
+/** Where the value of a member of the top-level object lies in the text. */
+interface MemberSpan {
+  start: number;
+  end: number;
+  /** the text is exactly what canonicalString writes for the parsed value */
+  canonical: boolean;
+}
+
+/**
+ * The parser also notes where the text departs from canonical form (spec 2.2): whitespace,
+ * object members out of order, any escape but \" and \\, and `-0`. A value whose text holds no
+ * departure is, character for character, what canonicalString writes for the parsed value, so
+ * a signature can be checked over that text without serialising the value again.
+ */
 class Parser {
   private i = 0;
+  /** departures from canonical form seen so far */
+  private departures = 0;
+  /** members of the top-level object (the document), by name */
+  readonly members = new Map<string, MemberSpan>();
   constructor(private readonly s: string) {}
 
   fail(msg: string): never {
@@ -149,6 +167,8 @@ class Parser {
       if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
       i++;
     }
+    // canonical form has no whitespace
+    if (i !== this.i) this.departures++;
     this.i = i;
   }
 
@@ -212,6 +232,8 @@ class Parser {
     }
     this.i = j;
     const text = s.slice(start, j);
+    // canonical form writes it as 0
+    if (text === '-0') this.departures++;
     const n = Number(text);
     if (Number.isSafeInteger(n)) return n;
     return BigInt(text);
@@ -253,6 +275,8 @@ class Parser {
       }
       const e = s[this.i + 1];
       this.i += 2;
+      // canonical form escapes only these two
+      if (e !== '"' && e !== '\\') this.departures++;
       switch (e) {
         case '"':
           parts.push('"');
@@ -318,15 +342,22 @@ class Parser {
       this.i++;
       return out;
     }
+    let previous: string | undefined;
     for (;;) {
       this.ws();
       if (this.s.charCodeAt(this.i) !== 0x22) this.fail('expected string key');
       const k = this.string();
       if (Object.prototype.hasOwnProperty.call(out, k)) this.fail(`duplicate key ${JSON.stringify(k)}`);
+      // canonical form sorts members by the UTF-8 bytes of their names
+      if (previous !== undefined && compareUtf8(previous, k) > 0) this.departures++;
+      previous = k;
       this.ws();
       if (this.s.charCodeAt(this.i++) !== 0x3a) this.fail('expected :');
       this.ws();
+      const start = this.i;
+      const before = this.departures;
       const v = this.value(depth + 1);
+      if (depth === 0) this.members.set(k, { start, end: this.i, canonical: this.departures === before });
       // a key named "__proto__" is data, never the prototype
       if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
       else out[k] = v;
@@ -338,22 +369,51 @@ class Parser {
   }
 }
 
+/** One decoder for every parse: without `stream`, each decode starts afresh, also after an error. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeDocument(input: string | Uint8Array, maxBytes: number): string {
+  if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
+  if (typeof input === 'string') return input;
+  try {
+    return UTF8.decode(input);
+  } catch {
+    throw new TufError('JSON_PARSE', 'document is not valid UTF-8');
+  }
+}
+
 /**
  * Parse JSON strictly: duplicate keys, trailing data, non-integer numbers, invalid UTF-8 and
  * excessive nesting are errors. Integers outside the safe range come back as bigint.
  */
 export function parseJson(input: string | Uint8Array, maxBytes: number = LIMITS.maxMetadataBytes): JsonValue {
-  let text: string;
-  if (typeof input === 'string') {
-    if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
-    text = input;
-  } else {
-    if (input.length > maxBytes) throw new TufError('JSON_PARSE', `document larger than ${maxBytes} bytes`);
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
-    } catch {
-      throw new TufError('JSON_PARSE', 'document is not valid UTF-8');
-    }
-  }
-  return new Parser(text).parseDocument();
+  return new Parser(decodeDocument(input, maxBytes)).parseDocument();
+}
+
+/** A document parsed by parseDocument. */
+export interface ParsedDocument {
+  value: JsonValue;
+  /**
+   * The canonical bytes (canonicalBytes) of the value of a member of the top-level object,
+   * taken from the document itself when its text there is already in canonical form; null
+   * when it is not (or there is no such member), and the value must be serialised instead.
+   */
+  canonicalMember(name: string): Buffer | null;
+}
+
+/** parseJson, and where the document already holds members in canonical form. */
+export function parseDocument(input: Uint8Array, maxBytes: number = LIMITS.maxMetadataBytes): ParsedDocument {
+  const text = decodeDocument(input, maxBytes);
+  const parser = new Parser(text);
+  const value = parser.parseDocument();
+  return {
+    value,
+    canonicalMember(name: string): Buffer | null {
+      const span = parser.members.get(name);
+      if (!span?.canonical) return null;
+      // all ASCII: text offsets are byte offsets
+      if (text.length === input.length) return Buffer.from(input.buffer, input.byteOffset + span.start, span.end - span.start);
+      return Buffer.from(text.slice(span.start, span.end), 'utf8');
+    },
+  };
 }

@@ -133,7 +133,7 @@ export function pemDecodeAll(text: string, maxBlocks = 16): PemBlock[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// node:crypto key objects, parsed once and cached by key ID
+// node:crypto key objects and certificates, parsed once and cached by key ID
 
 const keyObjectCache = new Map<string, crypto.KeyObject | null>();
 const CACHE_MAX = 4096;
@@ -167,18 +167,28 @@ function buildKeyObject(key: PublicKey): crypto.KeyObject | null {
   }
 }
 
-/** The node:crypto public key of a metadata key, or null when it is unusable. */
-export function keyObject(key: PublicKey): crypto.KeyObject | null {
-  const cached = keyObjectCache.get(key.id);
-  if (cached !== undefined) return cached;
-  const built = buildKeyObject(key);
-  if (keyObjectCache.size >= CACHE_MAX) keyObjectCache.clear();
-  keyObjectCache.set(key.id, built);
+/** What `build` makes of a key, made once per key ID (the ID covers the key's bytes). */
+function perKeyId<T>(cache: Map<string, T>, key: PublicKey, build: (key: PublicKey) => T): T {
+  if (cache.has(key.id)) return cache.get(key.id) as T;
+  const built = build(key);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(key.id, built);
   return built;
 }
 
+/** The node:crypto public key of a metadata key, or null when it is unusable. */
+export function keyObject(key: PublicKey): crypto.KeyObject | null {
+  return perKeyId(keyObjectCache, key, buildKeyObject);
+}
+
+const certificateCache = new Map<string, readonly crypto.X509Certificate[] | null>();
+
 /** The certificates of an x509 key, leaf first; null when the PEM holds none. */
-export function keyCertificates(key: PublicKey): crypto.X509Certificate[] | null {
+export function keyCertificates(key: PublicKey): readonly crypto.X509Certificate[] | null {
+  return perKeyId(certificateCache, key, parseCertificates);
+}
+
+function parseCertificates(key: PublicKey): readonly crypto.X509Certificate[] | null {
   const blocks = pemDecodeAll(key.publicBytes.toString('utf8'), LIMITS.maxCertificatesPerKey);
   if (blocks.length === 0 || blocks.some((b) => b.type !== 'CERTIFICATE')) return null;
   try {

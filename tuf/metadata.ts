@@ -7,7 +7,7 @@
  * notary server and client accept every byte.
  */
 import * as crypto from 'node:crypto';
-import { canonicalBytes, goJsonString, isJsonObject, JsonObject, JsonValue, parseJson } from './canonical';
+import { canonicalBytes, canonicalString, goJsonString, htmlEscape, isJsonObject, JsonObject, JsonValue, parseDocument } from './canonical';
 import { TufError } from './errors';
 import { parsePublicKey, PrivateKey, PublicKey, publicKeyJson, sign, Signature } from './keys';
 import { LIMITS } from './limits';
@@ -178,7 +178,8 @@ function kindOfType(t: JsonValue | undefined): MetadataKind | null {
 export function parseMetadata<K extends MetadataKind>(bytes: Buffer, kind: K, maxBytes?: number): Metadata<BodyOf<K>>;
 export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes?: number): Metadata;
 export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes: number = LIMITS.maxMetadataBytes): Metadata {
-  const doc = parseJson(bytes, maxBytes);
+  const parsed = parseDocument(bytes, maxBytes);
+  const doc = parsed.value;
   if (!isJsonObject(doc) || !isJsonObject(doc.signed)) throw new TufError('JSON_TYPE', 'metadata needs a signed object');
   const found = kindOfType(doc.signed._type);
   const k = kind ?? found;
@@ -190,7 +191,11 @@ export function parseMetadata(bytes: Buffer, kind?: MetadataKind, maxBytes: numb
     method: s.method as string,
     sig: s.sig as string,
   }));
-  return { body: buildBody(k, doc.signed), signed: doc.signed, signatures, bytes };
+  const md = { body: buildBody(k, doc.signed), signed: doc.signed, signatures, bytes };
+  // a file as Go writes it holds `signed` in canonical form already (unless it has <, > or &)
+  const message = parsed.canonicalMember('signed');
+  if (message) signedMessages.set(md.signed, message);
+  return md;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,15 +205,36 @@ function q(s: string): string {
   return goJsonString(s);
 }
 
+/** The file bytes Go writes for a `signed` object, given as its canonical text, and its signatures. */
+function fileBytes(canonicalSigned: string, signatures: Signature[]): Buffer {
+  const sigs = signatures.map((s) => `{"keyid":${q(s.keyid)},"method":${q(s.method)},"sig":${q(s.sig)}}`).join(',');
+  return Buffer.from(`{"signed":${htmlEscape(canonicalSigned)},"signatures":[${sigs}]}`, 'utf8');
+}
+
 /** The file bytes Go writes for a `signed` object and its signatures (spec 2.1). */
 export function serializeMetadata(signed: JsonObject, signatures: Signature[]): Buffer {
-  const sigs = signatures.map((s) => `{"keyid":${q(s.keyid)},"method":${q(s.method)},"sig":${q(s.sig)}}`).join(',');
-  return Buffer.from(`{"signed":${goJsonString(signed)},"signatures":[${sigs}]}`, 'utf8');
+  return fileBytes(canonicalString(signed), signatures);
 }
 
 /** The bytes signatures cover: canonical JSON of `signed` (spec 2.2). */
 export function signingBytes(signed: JsonObject): Buffer {
   return canonicalBytes(signed);
+}
+
+/** parsed `signed` object -> the bytes its signatures cover */
+const signedMessages = new WeakMap<JsonObject, Buffer>();
+
+/**
+ * The bytes a parsed document's signatures cover (signingBytes of its `signed`), worked out
+ * once per document: taken from the file itself when it holds `signed` in canonical form.
+ */
+export function signedMessage(md: Metadata): Buffer {
+  let m = signedMessages.get(md.signed);
+  if (!m) {
+    m = signingBytes(md.signed);
+    signedMessages.set(md.signed, m);
+  }
+  return m;
 }
 
 export interface SigningKey {
@@ -225,13 +251,16 @@ export function signMetadata<K extends MetadataKind>(kind: K, signed: JsonObject
   const message = signingBytes(signed);
   const fresh = keys.map(({ key, keyid }) => sign(key, message, keyid ?? key.public.id));
   const ids = new Set(fresh.map((s) => s.keyid));
-  const signatures = [...keep.filter((s) => !ids.has(s.keyid)), ...fresh];
-  return parseMetadata(serializeMetadata(signed, signatures), kind);
+  return assembleMetadata(kind, message, [...keep.filter((s) => !ids.has(s.keyid)), ...fresh]);
 }
 
-/** Assemble a document from a `signed` object and signatures made elsewhere (the signer). */
-export function assembleMetadata<K extends MetadataKind>(kind: K, signed: JsonObject, signatures: Signature[]): Metadata<BodyOf<K>> {
-  return parseMetadata(serializeMetadata(signed, signatures), kind);
+/**
+ * Assemble a document from the bytes its signatures were made over (signingBytes of its
+ * `signed`, so it is not serialised twice) and those signatures, made here or elsewhere (the
+ * signer).
+ */
+export function assembleMetadata<K extends MetadataKind>(kind: K, message: Buffer, signatures: Signature[]): Metadata<BodyOf<K>> {
+  return parseMetadata(fileBytes(message.toString('utf8'), signatures), kind);
 }
 
 // ---------------------------------------------------------------------------------------------

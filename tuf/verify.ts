@@ -6,21 +6,9 @@
 import * as crypto from 'node:crypto';
 import { TufError } from './errors';
 import { decodeBase64Strict, PublicKey, verifySignature } from './keys';
-import { FileMeta, Metadata, Root, RoleKeys, signingBytes } from './metadata';
+import { FileMeta, Metadata, Root, RoleKeys, signedMessage } from './metadata';
 import { formatGoTime } from './time';
 import { validRootCertificateKeys } from './x509';
-
-const messageCache = new WeakMap<object, Buffer>();
-
-/** The canonical bytes of a document's `signed`, computed once per parsed document. */
-export function signedMessage(md: Metadata): Buffer {
-  let m = messageCache.get(md.signed);
-  if (!m) {
-    m = signingBytes(md.signed);
-    messageCache.set(md.signed, m);
-  }
-  return m;
-}
 
 /**
  * The key IDs whose signatures on `md` verify, among `role.keyids`. A key counts once; unknown key

@@ -19,9 +19,9 @@ import { accessDetail, TokenAuth } from '../auth/token';
 import { JSON_CONTENT_TYPE, sendError, ServerError, toServerError, ValidationError } from '../errors';
 import { SERVER_LIMITS, ServerLimits } from '../limits';
 import { Metrics, METRICS_CONTENT_TYPE } from '../metrics';
-import { TrustService } from '../service';
+import { Published, TrustService } from '../service';
 import type { StoredFile } from '../storage/types';
-import { CachedFile, ChangeWatch, MetadataCache } from './cache';
+import { byChecksumKey, byVersionKey, CachedFile, ChangeWatch, MetadataCache } from './cache';
 import { readPublishRequest } from './multipart';
 import { sendBody } from './send';
 import { matchRoute, operationName, parsePath, requiredAccess, Route, routeGun } from './routes';
@@ -145,11 +145,11 @@ export function createEdge(deps: EdgeDeps): Edge {
         kind = 'current';
         break;
       case 'getByChecksum':
-        file = cache.getConsistent(r.gun, `${r.role}.${r.checksum.toLowerCase()}`);
+        file = cache.getConsistent(r.gun, byChecksumKey(r.role, r.checksum.toLowerCase()));
         kind = 'consistent';
         break;
       case 'getByVersion':
-        file = cache.getConsistent(r.gun, `${r.version}.${r.role}`);
+        file = cache.getConsistent(r.gun, byVersionKey(r.version, r.role));
         kind = 'consistent';
         break;
       case 'ping':
@@ -196,6 +196,19 @@ export function createEdge(deps: EdgeDeps): Edge {
     lastModified: httpDate(file.createdAt),
     validUntil,
   });
+
+  /** What a publish stored, put in memory as the GETs that follow it would find it. */
+  const fillPublished = (gun: string, published: Published, token: number): void => {
+    for (const [role, answer] of published.current) {
+      cache.put(gun, { kind: 'current', role }, toCached(answer.file, answer.validUntil), token);
+    }
+    const files = [...published.stored, ...[...published.current.values()].map((answer) => answer.file)];
+    for (const file of files) {
+      const f = toCached(file, Infinity);
+      cache.put(gun, { kind: 'consistent', key: byChecksumKey(file.role, file.sha256) }, f, token);
+      cache.put(gun, { kind: 'consistent', key: byVersionKey(file.version, file.role) }, f, token);
+    }
+  };
 
   const notFound = () => new ServerError('METADATA_NOT_FOUND', {}, 'metadata not found');
 
@@ -266,7 +279,7 @@ export function createEdge(deps: EdgeDeps): Edge {
         const file = await service.byChecksum(route.gun, route.role, route.checksum);
         if (!file) throw notFound();
         const f = toCached(file, Infinity);
-        cache.put(route.gun, { kind: 'consistent', key: `${route.role}.${route.checksum.toLowerCase()}` }, f, token);
+        cache.put(route.gun, { kind: 'consistent', key: byChecksumKey(route.role, route.checksum.toLowerCase()) }, f, token);
         writeFile(res, f, 'consistent', ctx.id);
         return;
       }
@@ -275,20 +288,26 @@ export function createEdge(deps: EdgeDeps): Edge {
         const file = await service.byVersion(route.gun, route.role, route.version);
         if (!file) throw notFound();
         const f = toCached(file, Infinity);
-        cache.put(route.gun, { kind: 'consistent', key: `${route.version}.${route.role}` }, f, token);
+        cache.put(route.gun, { kind: 'consistent', key: byVersionKey(route.version, route.role) }, f, token);
         writeFile(res, f, 'consistent', ctx.id);
         return;
       }
       case 'update': {
+        let published: Published;
+        let token: number;
         try {
           const request = await readPublishRequest(req, limits);
-          await service.publish(route.gun, request);
+          // before the publish reads the store, as for any fill
+          token = cache.writeToken();
+          published = await service.publish(route.gun, request);
           metrics.observePublish('ok');
         } catch (e) {
           const err = toServerError(e);
           metrics.observePublish(err instanceof ValidationError ? err.validation : err.code);
           throw err;
         }
+        fillPublished(route.gun, published, token);
+        watch?.noteOwn(published.changes.map((c) => c.id));
         sendText(res, 200, '');
         return;
       }

@@ -7,6 +7,9 @@
  * count it started under and is only kept if no invalidation happened meanwhile. Current
  * timestamps and snapshots also carry `validUntil`, after which the service must look again
  * (to re-sign them before they expire).
+ *
+ * A publish fills in what it stored (see `writeToken`), so the reads that follow it are served
+ * from memory too.
  */
 import { SERVER_LIMITS } from '../limits';
 
@@ -26,6 +29,16 @@ interface GunEntry {
 
 export type CacheKey = { kind: 'current'; role: string } | { kind: 'consistent'; key: string };
 
+/** The consistent key of `<role>.<sha256>.json` (route 3); `hex` in lowercase. */
+export function byChecksumKey(role: string, hex: string): string {
+  return `${role}.${hex}`;
+}
+
+/** The consistent key of `<version>.<role>.json` (route 4). */
+export function byVersionKey(version: number, role: string): string {
+  return `${version}.${role}`;
+}
+
 export class MetadataCache {
   private readonly guns = new Map<string, GunEntry>();
   private invalidations = 0;
@@ -35,6 +48,17 @@ export class MetadataCache {
   /** A token to hand back to `put`, taken before reading the store. */
   fillToken(): number {
     return this.invalidations;
+  }
+
+  /**
+   * A token for filling in what this process is about to write, taken before the write (and
+   * the reads it is based on) begins. The store announces the write itself once, through
+   * `onChange` -> `invalidate`, before the write returns; the token allows for exactly that
+   * one invalidation. Any other one meanwhile may be a later change by another process whose
+   * announcement has then already been consumed, so the fill is discarded, as any raced fill.
+   */
+  writeToken(): number {
+    return this.invalidations + 1;
   }
 
   getCurrent(gun: string, role: string, now: number): CachedFile | undefined {
@@ -99,6 +123,8 @@ export class ChangeWatch {
   private lastId: number | null = null;
   private running: Promise<void> | null = null;
   private waiting: Promise<void> | null = null;
+  /** ids of records this process appended itself and the feed has not shown yet */
+  private readonly own = new Set<number>();
 
   constructor(
     private readonly cache: MetadataCache,
@@ -116,6 +142,19 @@ export class ChangeWatch {
     };
     this.waiting = this.running.then(next, next);
     return this.waiting;
+  }
+
+  /**
+   * Change records this process appended itself. The store announced those writes locally as
+   * they committed, so reading them back from the feed does not drop their GUN again (which
+   * would throw away what a publish filled in); other records of the GUN still do.
+   */
+  noteOwn(ids: string[]): void {
+    // before the first look nothing is known to keep; it forgets everything anyway
+    if (this.lastId === null) return;
+    // bounded: forgetting them only costs a refill
+    if (this.own.size + ids.length > this.batch) this.own.clear();
+    for (const id of ids) if (Number(id) > this.lastId) this.own.add(Number(id));
   }
 
   private start(): Promise<void> {
@@ -137,15 +176,19 @@ export class ChangeWatch {
       }
       const records = await this.newerThan(String(this.lastId), this.batch);
       for (const r of records) {
-        this.cache.invalidate(r.gun);
-        this.lastId = Math.max(this.lastId, Number(r.id));
+        const id = Number(r.id);
+        if (!this.own.delete(id)) this.cache.invalidate(r.gun);
+        this.lastId = Math.max(this.lastId, id);
       }
       // more changes than one look reads: forget everything rather than page through them
       if (records.length >= this.batch) this.cache.clear();
+      const seen = this.lastId;
+      for (const id of this.own) if (id <= seen) this.own.delete(id);
     } catch (e) {
       // fail closed: without knowing what changed, nothing in memory may be served
       this.cache.clear();
       this.lastId = null;
+      this.own.clear();
       this.onError(e);
     }
   }

@@ -7,6 +7,7 @@ import { Metadata, MetadataKind, parseMetadata, Root, Snapshot, Targets, Timesta
 import type { KeyAlgorithm, KeyService } from '../../signer/api';
 import type { StoredFile, TufStore } from '../storage/types';
 import { ServerError } from '../errors';
+import { ParsedMetadataCache } from './parsed';
 
 export interface ServiceDeps {
   store: TufStore;
@@ -23,6 +24,8 @@ export interface ServiceContext {
   readonly keys: KeyService;
   readonly keyAlgorithm: KeyAlgorithm;
   readonly log: Logger;
+  /** stored documents already parsed (see parseStored) */
+  readonly parsed: ParsedMetadataCache;
   now(): number;
 }
 
@@ -32,24 +35,31 @@ export function makeContext(deps: ServiceDeps): ServiceContext {
     keys: deps.keys,
     keyAlgorithm: deps.keyAlgorithm,
     log: deps.log,
+    parsed: new ParsedMetadataCache(),
     now: deps.now ?? Date.now,
   };
 }
 
 /**
- * Parse a file read back from storage. Stored data was validated when it was written, so a
- * failure here means the database was changed behind our back: fail closed with a 500.
+ * Parse a file read back from storage, or find it already parsed. Stored data was validated
+ * when it was written, so a failure here means the database was changed behind our back: fail
+ * closed with a 500.
  */
-export function parseStored(file: StoredFile, kind: 'root'): Root;
-export function parseStored(file: StoredFile, kind: 'targets'): Targets;
-export function parseStored(file: StoredFile, kind: 'snapshot'): Snapshot;
-export function parseStored(file: StoredFile, kind: 'timestamp'): Timestamp;
-export function parseStored(file: StoredFile, kind: MetadataKind): Metadata {
+export function parseStored(ctx: ServiceContext, file: StoredFile, kind: 'root'): Root;
+export function parseStored(ctx: ServiceContext, file: StoredFile, kind: 'targets'): Targets;
+export function parseStored(ctx: ServiceContext, file: StoredFile, kind: 'snapshot'): Snapshot;
+export function parseStored(ctx: ServiceContext, file: StoredFile, kind: 'timestamp'): Timestamp;
+export function parseStored(ctx: ServiceContext, file: StoredFile, kind: MetadataKind): Metadata {
+  const held = ctx.parsed.get(kind, file.sha256, file.bytes);
+  if (held) return held;
+  let md: Metadata;
   try {
-    return parseMetadata(file.bytes, kind);
+    md = parseMetadata(file.bytes, kind);
   } catch (e) {
     throw new ServerError('UNKNOWN', undefined, `stored ${file.role} v${file.version} of ${file.gun} does not parse: ${(e as Error).message}`, { cause: e });
   }
+  ctx.parsed.set(kind, file.sha256, md);
+  return md;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];

@@ -21,11 +21,17 @@ export interface CurrentFile {
   validUntil: number;
 }
 
-interface TimestampState {
+/** A stored timestamp and the snapshot it names, parsed. */
+export interface TimestampState {
   tsFile: StoredFile;
   ts: Timestamp;
   snapFile: StoredFile;
   snap: Snapshot;
+}
+
+/** The snapshot the timestamp names is current for exactly as long as that timestamp. */
+function snapshotAnswer(timestamp: CurrentFile, snapFile: StoredFile): CurrentFile {
+  return { file: snapFile, validUntil: timestamp.validUntil };
 }
 
 export class Freshness {
@@ -38,8 +44,8 @@ export class Freshness {
   async currentTimestamp(gun: string): Promise<CurrentFile | null> {
     const state = await this.load(gun);
     if (!state) return null;
-    const due = this.dueAt(state);
-    if (this.ctx.now() < due) return { file: state.tsFile, validUntil: due };
+    const fresh = this.whileFresh(state);
+    if (fresh) return fresh;
     let p = this.inflight.get(gun);
     if (!p) {
       p = this.refreshOrKeep(gun, state).finally(() => this.inflight.delete(gun));
@@ -68,22 +74,38 @@ export class Freshness {
   async currentSnapshot(gun: string): Promise<CurrentFile | null> {
     const ts = await this.currentTimestamp(gun);
     if (!ts) return null;
-    const tsMd = parseStored(ts.file, 'timestamp');
+    const tsMd = parseStored(this.ctx, ts.file, 'timestamp');
     const sha = tsMd.body.snapshot.hashes.sha256;
     if (!sha) throw new ServerError('UNKNOWN', undefined, `timestamp of ${gun} names no sha256 for its snapshot`);
     const snap = await this.ctx.store.getByChecksum(gun, 'snapshot', sha.toString('hex'));
     if (!snap) throw new ServerError('UNKNOWN', undefined, `the snapshot the timestamp of ${gun} names is not stored`);
-    return { file: snap, validUntil: ts.validUntil };
+    return snapshotAnswer(ts, snap);
+  }
+
+  /**
+   * What currentTimestamp and currentSnapshot answer right after this process stored `state`
+   * (a publish), worked out without reading it back; null when it is already due for
+   * re-signing, so that a GET must refresh it first.
+   */
+  justStored(state: TimestampState): { timestamp: CurrentFile; snapshot: CurrentFile } | null {
+    const timestamp = this.whileFresh(state);
+    return timestamp && { timestamp, snapshot: snapshotAnswer(timestamp, state.snapFile) };
+  }
+
+  /** The stored timestamp as the answer until it is due for re-signing; null once it is. */
+  private whileFresh(state: TimestampState): CurrentFile | null {
+    const due = this.dueAt(state);
+    return this.ctx.now() < due ? { file: state.tsFile, validUntil: due } : null;
   }
 
   private async load(gun: string): Promise<TimestampState | null> {
     const tsFile = await this.ctx.store.getCurrent(gun, 'timestamp');
     if (!tsFile) return null;
-    const ts = parseStored(tsFile, 'timestamp');
+    const ts = parseStored(this.ctx, tsFile, 'timestamp');
     const sha = ts.body.snapshot.hashes.sha256;
     const snapFile = sha ? await this.ctx.store.getByChecksum(gun, 'snapshot', sha.toString('hex')) : null;
     if (!snapFile) throw new ServerError('UNKNOWN', undefined, `the snapshot the timestamp of ${gun} names is not stored`);
-    return { tsFile, ts, snapFile, snap: parseStored(snapFile, 'snapshot') };
+    return { tsFile, ts, snapFile, snap: parseStored(this.ctx, snapFile, 'snapshot') };
   }
 
   /** When the timestamp or its snapshot enters the last quarter of its life. */
@@ -95,14 +117,15 @@ export class Freshness {
     const { ctx } = this;
     const state = await this.load(gun);
     if (!state) return null;
+    // read again: a publish, or another process, may have stored a fresh one meanwhile
+    const fresh = this.whileFresh(state);
+    if (fresh) return fresh;
     const now = ctx.now();
-    const due = this.dueAt(state);
-    if (now < due) return { file: state.tsFile, validUntil: due };
     const retry: CurrentFile = { file: state.tsFile, validUntil: now + REFRESH_RETRY_MS };
 
     const rootFile = await ctx.store.getCurrent(gun, 'root');
     if (!rootFile) throw new ServerError('UNKNOWN', undefined, `${gun} has a timestamp but no root`);
-    const root: Root = parseStored(rootFile, 'root');
+    const root: Root = parseStored(ctx, rootFile, 'root');
     if (root.body.expires < now) {
       ctx.log.warn({ gun }, 'root has expired: not re-signing the timestamp until a new root is published');
       return retry;

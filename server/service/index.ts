@@ -6,18 +6,32 @@
 import { PublicKey } from '../../tuf/keys';
 import { formatGoTime } from '../../tuf/time';
 import type { OnlineRole } from '../../signer/api';
-import { ChangeRecord, StoredFile } from '../storage/types';
+import { Snapshot, Timestamp } from '../../tuf/metadata';
+import { ChangeRecord, StoredFile, StoredUpdate } from '../storage/types';
 import { ServerError } from '../errors';
 import { SERVER_LIMITS } from '../limits';
 import { errorMessage, makeContext, parseStored, ServiceContext, ServiceDeps } from './context';
 import { CurrentFile, Freshness } from './freshness';
-import { storeUpdate, validateUpdate } from './publish';
+import { storeUpdate, ValidatedUpdate, validateUpdate } from './publish';
 import { heldKeys } from './signing';
 import { PublishRequest } from './upload';
 
 export { PublishRequest } from './upload';
 export type { ServiceDeps } from './context';
 export type { CurrentFile } from './freshness';
+
+/** What a publish stored, and what the current-file endpoints answer right after it. */
+export interface Published {
+  /** every file stored, as reads now return them */
+  stored: StoredFile[];
+  /** the change records the publish appended */
+  changes: ChangeRecord[];
+  /**
+   * role -> what `current(gun, role)` answers now: every role published, the stored root the
+   * publish was checked against, and the timestamp and snapshot unless already due for re-signing
+   */
+  current: Map<string, CurrentFile>;
+}
 
 export interface ChangefeedQuery {
   /** one GUN (route 9) or all (route 10) */
@@ -56,10 +70,40 @@ export class TrustService {
   }
 
   /** POST update: validate everything, then store all files atomically (spec 1.4). */
-  async publish(gun: string, request: PublishRequest): Promise<void> {
-    const batch = await validateUpdate(this.ctx, gun, request);
-    await storeUpdate(this.ctx, gun, batch);
-    this.ctx.log.info({ gun, stored: batch.map((f) => `${f.role} v${f.version}`) }, 'published');
+  async publish(gun: string, request: PublishRequest): Promise<Published> {
+    const update = await validateUpdate(this.ctx, gun, request);
+    const stored = await storeUpdate(this.ctx, gun, update.files);
+    this.ctx.log.info({ gun, stored: stored.files.map((f) => `${f.role} v${f.version}`) }, 'published');
+    return this.published(update, stored);
+  }
+
+  /** The answers of `current` after a publish, from what it validated and stored (no reads or parsing). */
+  private published(update: ValidatedUpdate, stored: StoredUpdate): Published {
+    const current = new Map<string, CurrentFile>();
+    if (update.storedRoot) current.set('root', { file: update.storedRoot, validUntil: Infinity });
+    // a publish holds each role once
+    const parsed = new Map(update.files.map((f) => [f.role, f.md]));
+    let tsFile: StoredFile | undefined;
+    let snapFile: StoredFile | undefined;
+    for (const file of stored.files) {
+      if (file.role === 'timestamp') tsFile = file;
+      else if (file.role === 'snapshot') snapFile = file;
+      else current.set(file.role, { file, validUntil: Infinity });
+      // the next publish (and the timestamp GETs) find what this one stored already parsed
+      const md = parsed.get(file.role);
+      if (md) this.ctx.parsed.set(md.body.kind, file.sha256, md);
+    }
+    const ts = parsed.get('timestamp') as Timestamp | undefined;
+    const snap = parsed.get('snapshot') as Snapshot | undefined;
+    // only the snapshot the timestamp names is what currentSnapshot serves
+    if (tsFile && snapFile && ts && snap && ts.body.snapshot.hashes.sha256?.toString('hex') === snapFile.sha256) {
+      const answers = this.freshness.justStored({ tsFile, ts, snapFile, snap });
+      if (answers) {
+        current.set('timestamp', answers.timestamp);
+        current.set('snapshot', answers.snapshot);
+      }
+    }
+    return { stored: stored.files, changes: stored.changes, current };
   }
 
   /** GET <role>.json (route 5). */
@@ -96,7 +140,7 @@ export class TrustService {
     const rootFile = await this.ctx.store.getCurrent(gun, 'root');
     try {
       if (rootFile) {
-        const root = parseStored(rootFile, 'root');
+        const root = parseStored(this.ctx, rootFile, 'root');
         const held = await heldKeys(this.ctx, root, role);
         if (held[0]) return held[0];
       }

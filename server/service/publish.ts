@@ -11,14 +11,26 @@
 import * as crypto from 'node:crypto';
 import { keyCertificates, PublicKey } from '../../tuf/keys';
 import { canonicalString, JsonObject, JsonValue } from '../../tuf/canonical';
-import { FileMeta, Root, Snapshot, Targets } from '../../tuf/metadata';
+import { FileMeta, Metadata, Root, Snapshot, Targets } from '../../tuf/metadata';
 import { isDelegationName, parentRole } from '../../tuf/roles';
 import { checkVersion, verifyRoot, verifyThreshold } from '../../tuf/verify';
-import { NewFile, VersionConflictError } from '../storage/types';
+import { NewFile, StoredFile, StoredUpdate, VersionConflictError } from '../storage/types';
 import { ServerError, ValidationError } from '../errors';
 import { errorMessage, goUnixDate, parseStored, ServiceContext } from './context';
 import { CannotSignError, generateSnapshot, generateTimestamp } from './signing';
 import { PublishRequest } from './upload';
+
+/** A file of a validated publish: what the store takes, and the document it was parsed as. */
+export interface ValidatedFile extends NewFile {
+  md: Metadata;
+}
+
+/** A publish that passed validation: the files to store, and the stored root it was checked against. */
+export interface ValidatedUpdate {
+  files: ValidatedFile[];
+  /** the current root read from storage when the publish uploads none */
+  storedRoot: StoredFile | null;
+}
 
 /** A targets file in the validation builder: uploaded now, or loaded from storage as a parent. */
 interface LoadedTargets {
@@ -160,13 +172,13 @@ function checkSnapshotStructure(snapshot: Snapshot): void {
  * root/targets/delegations/snapshot plus the generated snapshot (if the server holds its key)
  * and timestamp (always). Throws ServerError/ValidationError; stores nothing.
  */
-export async function validateUpdate(ctx: ServiceContext, gun: string, request: PublishRequest): Promise<NewFile[]> {
+export async function validateUpdate(ctx: ServiceContext, gun: string, request: PublishRequest): Promise<ValidatedUpdate> {
   const now = ctx.now();
-  const batch: NewFile[] = [];
+  const batch: ValidatedFile[] = [];
 
   // step 4: the stored current root is the trust anchor (expiry not checked for stored data)
   const storedRootFile = await ctx.store.getCurrent(gun, 'root');
-  const storedRoot = storedRootFile ? parseStored(storedRootFile, 'root') : null;
+  const storedRoot = storedRootFile ? parseStored(ctx, storedRootFile, 'root') : null;
 
   // steps 5 and 6
   let root: Root;
@@ -187,7 +199,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
     }
     root = rootUpload;
     rootBytes = rootUpload.bytes;
-    batch.push({ role: 'root', version: next, bytes: rootUpload.bytes });
+    batch.push({ role: 'root', version: next, bytes: rootUpload.bytes, md: rootUpload });
   } else if (!storedRoot || !storedRootFile) {
     throw new ValidationError('ErrValidation', 'no pre-existing root and no root provided in update.');
   } else {
@@ -208,7 +220,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
       const file = await ctx.store.getCurrent(gun, ancestor);
       // a missing parent makes the child fail below ("delegation does not exist")
       if (!file) continue;
-      const md = parseStored(file, 'targets');
+      const md = parseStored(ctx, file, 'targets');
       verifyTargetsFile(ancestor, md, root, loaded, now, true);
       loaded.set(ancestor, { md });
     }
@@ -216,7 +228,7 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
     verifyTargetsFile(role, md, root, loaded, now, false);
     loaded.set(role, { md });
     if (role !== 'targets') await checkDelegatedPaths(ctx, gun, role, md, loaded);
-    batch.push({ role, version: md.body.version, bytes: md.bytes });
+    batch.push({ role, version: md.body.version, bytes: md.bytes, md });
   }
 
   // steps 8 and 9: the snapshot, uploaded or generated
@@ -238,17 +250,17 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
     checkSnapshotEntry(snapshotUpload, 'root', rootBytes);
     for (const [role, t] of loaded) checkSnapshotEntry(snapshotUpload, role, t.md.bytes);
     snapshotBytes = snapshotUpload.bytes;
-    batch.push({ role: 'snapshot', version: snapshotUpload.body.version, bytes: snapshotBytes });
+    batch.push({ role: 'snapshot', version: snapshotUpload.body.version, bytes: snapshotBytes, md: snapshotUpload });
   } else {
     const prevFile = await ctx.store.getCurrent(gun, 'snapshot');
-    const previous = prevFile ? parseStored(prevFile, 'snapshot') : null;
+    const previous = prevFile ? parseStored(ctx, prevFile, 'snapshot') : null;
     if (!previous && !loaded.has('targets')) throw new ValidationError('ErrValidation', 'targets must be loaded first');
     const files = new Map<string, Buffer>([['root', rootBytes]]);
     for (const [role, t] of loaded) files.set(role, t.md.bytes);
     try {
       const snapshot = await generateSnapshot(ctx, root, { previous, version: (prevFile?.version ?? 0) + 1, files });
       snapshotBytes = snapshot.bytes;
-      batch.push({ role: 'snapshot', version: snapshot.body.version, bytes: snapshotBytes });
+      batch.push({ role: 'snapshot', version: snapshot.body.version, bytes: snapshotBytes, md: snapshot });
     } catch (e) {
       if (!(e instanceof CannotSignError)) throw e;
       throw new ValidationError(
@@ -263,12 +275,12 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
   const prevTimestamp = await ctx.store.getCurrent(gun, 'timestamp');
   try {
     const timestamp = await generateTimestamp(ctx, root, snapshotBytes, (prevTimestamp?.version ?? 0) + 1);
-    batch.push({ role: 'timestamp', version: timestamp.body.version, bytes: timestamp.bytes });
+    batch.push({ role: 'timestamp', version: timestamp.body.version, bytes: timestamp.bytes, md: timestamp });
   } catch (e) {
     if (!(e instanceof CannotSignError)) throw e;
     throw new ValidationError('ErrBadRoot', 'no  timestamp keys exist on the server');
   }
-  return batch;
+  return { files: batch, storedRoot: rootUpload ? null : storedRootFile };
 }
 
 /**
@@ -281,7 +293,7 @@ async function checkDelegatedPaths(ctx: ServiceContext, gun: string, role: strin
   const outside = [...md.body.targets.keys()].filter((name) => !allowed.some((p) => name.startsWith(p)));
   if (outside.length === 0) return;
   const storedFile = await ctx.store.getCurrent(gun, role);
-  const stored = storedFile ? parseStored(storedFile, 'targets') : null;
+  const stored = storedFile ? parseStored(ctx, storedFile, 'targets') : null;
   const raw = md.signed.targets as JsonObject;
   const storedRaw = stored?.signed.targets as JsonObject | undefined;
   for (const name of outside) {
@@ -292,9 +304,9 @@ async function checkDelegatedPaths(ctx: ServiceContext, gun: string, role: strin
 }
 
 /** Store a validated batch; a lost race or a replayed version is Notary's VERSION error. */
-export async function storeUpdate(ctx: ServiceContext, gun: string, batch: NewFile[]): Promise<void> {
+export async function storeUpdate(ctx: ServiceContext, gun: string, batch: NewFile[]): Promise<StoredUpdate> {
   try {
-    await ctx.store.update(gun, batch);
+    return await ctx.store.update(gun, batch);
   } catch (e) {
     if (e instanceof VersionConflictError) throw new ServerError('VERSION', {}, e.message, { cause: e });
     throw new ServerError('UPDATING', undefined, `storing the update failed: ${errorMessage(e)}`, { cause: e });

@@ -97,7 +97,7 @@ async function signOnline<K extends 'snapshot' | 'timestamp'>(ctx: ServiceContex
   if (signatures.length === 0 || signatures.length < role.threshold) {
     throw new CannotSignError(kind, `the server holds ${signatures.length} of the ${role.threshold} ${kind} keys it needs`);
   }
-  const md = assembleMetadata(kind, signed, signatures);
+  const md = assembleMetadata(kind, message, signatures);
   try {
     verifyThreshold(md, root.body.keys, role, kind);
   } catch (e) {

@@ -18,7 +18,7 @@
  */
 import { Client, DatabaseError, Notification, Pool, PoolClient } from 'pg';
 import { assertGunAndRole, changeWindow, ChangeRow, FILE_COLUMNS, FileRow, minVersionByRole, prepareBatch, toChangeRecord, toStoredFile } from './common';
-import { ChangeQuery, ChangeRecord, NewFile, StoredFile, TufStore, VersionConflictError } from './types';
+import { ChangeQuery, ChangeRecord, NewFile, StoredFile, StoredUpdate, TufStore, VersionConflictError } from './types';
 
 /** NOTIFY channel shared by every vouch process on the database. */
 export const CHANGE_CHANNEL = 'vouch_tuf_changes';
@@ -81,12 +81,14 @@ const MIGRATIONS: readonly string[] = [
   // - every stored version of a role must be below the lowest one offered, else VC001 with
   //   the role as message and the offered version as detail (VersionConflictError);
   // - the files, in the order given; then, for each timestamp, a changefeed record under the
-  //   global changefeed lock (ids become visible in order); then the NOTIFY.
+  //   global changefeed lock (ids become visible in order); then the NOTIFY;
+  // - it answers what it stored, as reads will return it (creation times, change ids).
   `
   CREATE FUNCTION vouch_publish(p_gun TEXT, p_roles TEXT[], p_versions BIGINT[], p_shas TEXT[], p_data BYTEA[],
                                 p_min_roles TEXT[], p_min_versions BIGINT[],
                                 p_lock_gun INTEGER, p_lock_changefeed INTEGER, p_channel TEXT)
-  RETURNS void LANGUAGE plpgsql AS $$
+  RETURNS TABLE (out_kind TEXT, out_id BIGINT, out_role TEXT, out_version BIGINT, out_sha256 TEXT, out_created TIMESTAMPTZ)
+  LANGUAGE plpgsql AS $$
   DECLARE
     conflict RECORD;
   BEGIN
@@ -98,17 +100,27 @@ const MIGRATIONS: readonly string[] = [
     IF FOUND THEN
       RAISE EXCEPTION USING ERRCODE = 'VC001', MESSAGE = conflict.role, DETAIL = conflict.version::text;
     END IF;
-    INSERT INTO tuf_files (gun, role, version, sha256, data)
-      SELECT p_gun, x.role, x.version, x.sha, x.data
-      FROM unnest(p_roles, p_versions, p_shas, p_data) WITH ORDINALITY AS x(role, version, sha, data, n)
-      ORDER BY x.n;
+    RETURN QUERY
+      WITH ins AS (
+        INSERT INTO tuf_files (gun, role, version, sha256, data)
+          SELECT p_gun, x.role, x.version, x.sha, x.data
+          FROM unnest(p_roles, p_versions, p_shas, p_data) WITH ORDINALITY AS x(role, version, sha, data, n)
+          ORDER BY x.n
+          RETURNING tuf_files.id, tuf_files.role, tuf_files.version, tuf_files.sha256, tuf_files.created_at
+      )
+      SELECT 'file'::text, ins.id, ins.role, ins.version, ins.sha256, ins.created_at FROM ins;
     IF 'timestamp' = ANY(p_roles) THEN
       PERFORM pg_advisory_xact_lock(p_lock_changefeed, 0);
-      INSERT INTO changefeed (gun, version, sha256, category)
-        SELECT p_gun, x.version, x.sha, 'update'
-        FROM unnest(p_roles, p_versions, p_shas) WITH ORDINALITY AS x(role, version, sha, n)
-        WHERE x.role = 'timestamp'
-        ORDER BY x.n;
+      RETURN QUERY
+        WITH app AS (
+          INSERT INTO changefeed (gun, version, sha256, category)
+            SELECT p_gun, x.version, x.sha, 'update'
+            FROM unnest(p_roles, p_versions, p_shas) WITH ORDINALITY AS x(role, version, sha, n)
+            WHERE x.role = 'timestamp'
+            ORDER BY x.n
+            RETURNING changefeed.id, changefeed.version, changefeed.sha256, changefeed.created_at
+        )
+        SELECT 'change'::text, app.id, 'timestamp'::text, app.version, app.sha256, app.created_at FROM app ORDER BY app.id;
     END IF;
     PERFORM pg_notify(p_channel, p_gun);
   END;
@@ -118,6 +130,16 @@ const MIGRATIONS: readonly string[] = [
 
 /** SQLSTATE vouch_publish raises when a stored version is not below the one offered. */
 const VERSION_CONFLICT = 'VC001';
+
+/** A row vouch_publish answers: a stored file (by role and version) or an appended change record. */
+interface PublishedRow {
+  out_kind: 'file' | 'change';
+  out_id: string;
+  out_role: string;
+  out_version: string;
+  out_sha256: string;
+  out_created: Date;
+}
 
 type PgFileRow = FileRow<string, Date>;
 type PgChangeRow = ChangeRow<string, Date>;
@@ -253,26 +275,30 @@ export class PostgresStore implements TufStore {
     return rows[0] ? storedFile(rows[0]) : null;
   }
 
-  async update(gun: string, files: NewFile[]): Promise<void> {
+  async update(gun: string, files: NewFile[]): Promise<StoredUpdate> {
     const batch = prepareBatch(gun, files);
     const minimums = minVersionByRole(batch);
     // not pool.query: it closes the connection after any error, and a lost race is an error
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    let rows: PublishedRow[];
     try {
       // one statement, so one round trip and its own transaction (see vouch_publish above)
-      await c.query('SELECT vouch_publish($1, $2, $3::bigint[], $4, $5::bytea[], $6::text[], $7::bigint[], $8, $9, $10)', [
-        gun,
-        batch.map((f) => f.role),
-        batch.map((f) => f.version),
-        batch.map((f) => f.sha256),
-        batch.map((f) => f.bytes),
-        [...minimums.keys()],
-        [...minimums.values()],
-        LOCK_GUN,
-        LOCK_CHANGEFEED,
-        CHANGE_CHANNEL,
-      ]);
+      ({ rows } = await c.query<PublishedRow>(
+        'SELECT * FROM vouch_publish($1, $2, $3::bigint[], $4, $5::bytea[], $6::text[], $7::bigint[], $8, $9, $10)',
+        [
+          gun,
+          batch.map((f) => f.role),
+          batch.map((f) => f.version),
+          batch.map((f) => f.sha256),
+          batch.map((f) => f.bytes),
+          [...minimums.keys()],
+          [...minimums.values()],
+          LOCK_GUN,
+          LOCK_CHANGEFEED,
+          CHANGE_CHANNEL,
+        ],
+      ));
     } catch (e) {
       const state = sqlState(e);
       if (state === VERSION_CONFLICT) {
@@ -290,7 +316,19 @@ export class PostgresStore implements TufStore {
     } finally {
       c.release(broken);
     }
+    const created = new Map(rows.filter((r) => r.out_kind === 'file').map((r) => [`${r.out_role}\u0000${r.out_version}`, r.out_created]));
+    const stored: StoredUpdate = {
+      files: batch.map((f) => {
+        const createdAt = created.get(`${f.role}\u0000${f.version}`);
+        if (!createdAt) throw new Error(`vouch_publish did not report ${f.role} v${f.version} of ${gun}`);
+        return storedFile({ gun, role: f.role, version: String(f.version), sha256: f.sha256, data: f.bytes, created_at: createdAt });
+      }),
+      changes: rows
+        .filter((r) => r.out_kind === 'change')
+        .map((r) => changeRecord({ id: r.out_id, created_at: r.out_created, gun, version: r.out_version, sha256: r.out_sha256, category: 'update' })),
+    };
     this.emit(gun);
+    return stored;
   }
 
   async deleteGun(gun: string): Promise<boolean> {

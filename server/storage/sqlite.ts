@@ -14,7 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import { assertGunAndRole, changeWindow, ChangeRow, FILE_COLUMNS, FileRow, minVersionByRole, prepareBatch, toChangeRecord, toStoredFile } from './common';
-import { ChangeQuery, ChangeRecord, NewFile, StoredFile, TufStore, VersionConflictError } from './types';
+import { ChangeQuery, ChangeRecord, NewFile, StoredFile, StoredUpdate, TufStore, VersionConflictError } from './types';
 
 export interface SqliteStoreOptions {
   /** how long a writer waits for another process's write lock (ms); default 5000 */
@@ -179,10 +179,11 @@ export class SqliteStore implements TufStore {
     return r ? storedFile(r) : null;
   }
 
-  async update(gun: string, files: NewFile[]): Promise<void> {
+  async update(gun: string, files: NewFile[]): Promise<StoredUpdate> {
     const batch = prepareBatch(gun, files);
     const fileIds: number[] = [];
     const changeIds: number[] = [];
+    const stored: StoredUpdate = { files: [], changes: [] };
     const write = this.db.transaction(() => {
       // versions only go up: every stored version of a role must be below the lowest offered
       for (const [role, min] of minVersionByRole(batch)) {
@@ -192,9 +193,12 @@ export class SqliteStore implements TufStore {
       const now = Date.now();
       for (const f of batch) {
         fileIds.push(Number(this.stmt.insertFile.run(gun, f.role, f.version, f.sha256, f.bytes, now).lastInsertRowid));
+        stored.files.push(storedFile({ gun, role: f.role, version: f.version, sha256: f.sha256, data: f.bytes, created_at: now }));
         // a new timestamp is a new version of the repository: one changefeed record each
         if (f.role === 'timestamp') {
-          changeIds.push(Number(this.stmt.insertChange.run(now, gun, f.version, f.sha256, 'update').lastInsertRowid));
+          const id = Number(this.stmt.insertChange.run(now, gun, f.version, f.sha256, 'update').lastInsertRowid);
+          changeIds.push(id);
+          stored.changes.push(changeRecord({ id, created_at: now, gun, version: f.version, sha256: f.sha256, category: 'update' }));
         }
       }
     });
@@ -209,6 +213,7 @@ export class SqliteStore implements TufStore {
     }
     this.noteOwnWrites(fileIds, changeIds);
     this.emit(gun);
+    return stored;
   }
 
   async deleteGun(gun: string): Promise<boolean> {

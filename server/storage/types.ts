@@ -50,6 +50,14 @@ export class VersionConflictError extends Error {
   }
 }
 
+/** What `update` stored, exactly as reads (`get*`, `changes`) now return it. */
+export interface StoredUpdate {
+  /** the files of the batch, in the order given */
+  files: StoredFile[];
+  /** the change records appended: one per timestamp, in the order given */
+  changes: ChangeRecord[];
+}
+
 export interface TufStore {
   /** the stored file of the highest version of a role */
   getCurrent(gun: string, role: string): Promise<StoredFile | null>;
@@ -59,9 +67,10 @@ export interface TufStore {
    * Store a batch atomically: all files or none. Every file's version must be strictly greater
    * than every stored version of its role (else VersionConflictError, nothing stored). Storing a
    * `timestamp` appends an `update` change record. Safe against concurrent writers, in one
-   * process or many sharing the database.
+   * process or many sharing the database. Resolves with what was stored (creation times and
+   * change ids as the database recorded them), after `onChange` listeners were told.
    */
-  update(gun: string, files: NewFile[]): Promise<void>;
+  update(gun: string, files: NewFile[]): Promise<StoredUpdate>;
   /** delete every version of every role of the GUN (exact match); a `deletion` record if any */
   deleteGun(gun: string): Promise<boolean>;
   changes(q: ChangeQuery): Promise<ChangeRecord[]>;

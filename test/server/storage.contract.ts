@@ -141,6 +141,24 @@ export function storageContract(name: string, make: () => Promise<ContractStore>
         expect(f!.createdAt.getTime()).toBeLessThanOrEqual(Date.now() + 2000);
       });
 
+      it('answers an update with what it stored, exactly as reads return it afterwards', async () => {
+        const gun = 'example.com/stored';
+        await store.update(gun, publish(1));
+        const batch = [file('targets', 2), file('snapshot', 2), file('timestamp', 2), file('timestamp', 3)];
+        const stored = await store.update(gun, batch);
+        expect(stored.files.map((f) => [f.role, f.version])).toEqual(batch.map((f) => [f.role, f.version]));
+        for (const f of stored.files) {
+          // creation time included: a copy served from memory must carry the Last-Modified a read gives
+          expect(f).toEqual(await store.getByVersion(gun, f.role, f.version));
+          expect(f.sha256).toBe(sha256(f.bytes));
+        }
+        const feed = await store.changes({ gun, changeId: '0', records: 100 });
+        expect(stored.changes).toEqual(feed.slice(1));
+        expect(stored.changes.map((c) => c.version)).toEqual([2, 3]);
+        // no timestamp, no change record
+        expect((await store.update(gun, [file('targets', 3)])).changes).toEqual([]);
+      });
+
       it('round-trips a 5 MiB blob byte-exact', async () => {
         const big = crypto.randomBytes(5 * 1024 * 1024);
         await store.update('example.com/big', [{ role: 'targets', version: 1, bytes: big }]);

@@ -13,7 +13,9 @@ import {
   children,
   der,
   generatePrivateKey,
+  keyCertificates,
   makePublicKey,
+  makeRootCertificateKey,
   parseMetadata,
   parsePublicKey,
   privateKeyFromKeyObject,
@@ -153,6 +155,17 @@ describe('key objects', () => {
     expect(verifySignature(ed.public, 'eddsa', message, Buffer.from(s.sig, 'base64'))).toBe(true);
     // a method that does not fit the key type never verifies
     expect(verifySignature(ed.public, 'ecdsa', message, Buffer.from(s.sig, 'base64'))).toBe(false);
+  });
+
+  it('parses the certificates of an x509 key once per key ID, and keeps refusing a malformed PEM', () => {
+    const cert = makeRootCertificateKey('example.com/certs', generatePrivateKey('ecdsa'), new Date());
+    const first = keyCertificates(cert);
+    expect(first).toHaveLength(1);
+    // another object for the same key (as every parse of a document makes) finds them parsed
+    expect(keyCertificates(makePublicKey(cert.keytype, Buffer.from(cert.publicBytes)))).toBe(first);
+    expect(keyCertificates(makePublicKey('ecdsa-x509', Buffer.from('no certificate here')))).toBeNull();
+    const broken = makePublicKey('ecdsa-x509', Buffer.from('-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n'));
+    for (let i = 0; i < 2; i++) expect(() => keyCertificates(broken)).toThrow(TufError);
   });
 
   it('readNode rejects truncated DER with a typed error', () => {

@@ -22,9 +22,19 @@ import {
   isDelegationName,
   isValidGun,
   parentRole,
+  sign,
+  Signature,
+  signedMessage,
+  signingBytes,
+  verifyThreshold,
 } from '../../tuf';
 import { fixture } from '../helpers/fixtures';
 import { rootWithOneKeyPerRole } from '../helpers/tuf';
+
+/** A file's text with its signatures replaced by `sig` alone. */
+function withSignature(text: string, sig: Signature): Buffer {
+  return Buffer.from(`${text.slice(0, text.lastIndexOf(',"signatures":'))},"signatures":[${JSON.stringify(sig)}]}`);
+}
 
 function typedError(fn: () => unknown): TufError {
   try {
@@ -124,6 +134,27 @@ describe('new documents in Go-normal form', () => {
     // mix-and-match: another targets file does not match the snapshot
     const other = signMetadata('targets', targetsSigned({ targets: {}, version: 2, expires: expiryFrom(now, DEFAULT_EXPIRY_MS.targets) }), [{ key: targetsKey }]);
     expect(() => checkFileMeta(other.bytes, snapshot.body.meta.get('targets')!, 'targets')).toThrow(/did not match|expected/);
+  });
+
+  it('checks signatures over the canonical bytes of `signed`, however the file writes it', () => {
+    const keys = new Map([[targetsKey.public.id, targetsKey.public]]);
+    const role = { keyids: [targetsKey.public.id], threshold: 1 };
+    const expires = expiryFrom(now, DEFAULT_EXPIRY_MS.targets);
+    const plain = signMetadata('targets', targetsSigned({ targets: { a: fileMetaOf(Buffer.from('a')) }, version: 1, expires }), [{ key: targetsKey }]);
+    // Go's file form escapes & (the file no longer holds the canonical text)
+    const escaped = signMetadata('targets', targetsSigned({ targets: { 'a&b': fileMetaOf(Buffer.from('a')) }, version: 1, expires }), [{ key: targetsKey }]);
+    expect(escaped.bytes.toString()).toContain('a\\u0026b');
+    const spaced = parseMetadata(Buffer.from(plain.bytes.toString().replace('"signed":{"_type":"Targets",', '"signed":{ "_type" : "Targets" ,')), 'targets');
+    for (const md of [plain, parseMetadata(plain.bytes, 'targets'), parseMetadata(escaped.bytes, 'targets'), spaced]) {
+      expect(signedMessage(md).equals(signingBytes(md.signed))).toBe(true);
+      expect(verifyThreshold(md, keys, role, 'targets').size).toBe(1);
+    }
+    // a signature over the file's own non-canonical text does not count
+    const spacedText = spaced.bytes.toString();
+    const rawSigned = Buffer.from(spacedText.slice('{"signed":'.length, spacedText.lastIndexOf(',"signatures":')));
+    expect(rawSigned.equals(signingBytes(spaced.signed))).toBe(false);
+    const forged = parseMetadata(withSignature(spacedText, sign(targetsKey, rawSigned)), 'targets');
+    expect(() => verifyThreshold(forged, keys, role, 'targets')).toThrow(/threshold/);
   });
 
   it('withFields keeps unknown members of a parsed document', () => {

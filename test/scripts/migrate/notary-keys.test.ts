@@ -6,8 +6,7 @@ import * as crypto from 'node:crypto';
 import { keyRowsFromExport } from '../../../scripts/migrate/sources';
 import { decryptNotaryJwe, encryptNotaryJwe, JweError, JWE_LIMITS } from '../../../scripts/migrate/jwe';
 import { KeyImportError, NotaryKeyRow, openNotaryKey } from '../../../scripts/migrate/notary-keys';
-import { computeKeyId, parseMetadata, signRaw, verifySignature } from '../../../tuf';
-import { signedMessage } from '../../../tuf/verify';
+import { computeKeyId, parseMetadata, signedMessage, signRaw, verifySignature } from '../../../tuf';
 import { fixture, FIXTURES } from '../../helpers/fixtures';
 
 const PASSPHRASE = Buffer.from('acceptance-signer-passphrase');

@@ -21,6 +21,26 @@ describe('MetadataCache', () => {
     expect(c.getCurrent('g', 'root', Date.now())).toBeUndefined();
   });
 
+  it('keeps a fill of what this process wrote across the store\'s own announcement of that write', () => {
+    const c = new MetadataCache();
+    const token = c.writeToken();
+    c.invalidate('g'); // the store's onChange for the write itself
+    c.put('g', { kind: 'current', role: 'targets' }, file('written'), token);
+    expect(c.getCurrent('g', 'targets', 0)?.body.toString()).toBe('written');
+  });
+
+  it('drops a fill of what this process wrote when anything else was invalidated while it wrote', () => {
+    for (const other of ['g', 'another-gun']) {
+      const c = new MetadataCache();
+      const token = c.writeToken();
+      c.invalidate('g');
+      // may be a later write by another process, whose announcement is now consumed
+      c.invalidate(other);
+      c.put('g', { kind: 'current', role: 'targets' }, file('maybe stale'), token);
+      expect(c.getCurrent('g', 'targets', 0)).toBeUndefined();
+    }
+  });
+
   it('stops serving a current file at its validUntil', () => {
     const c = new MetadataCache();
     c.put('g', { kind: 'current', role: 'timestamp' }, file('t', 1000), c.fillToken());
@@ -55,13 +75,19 @@ describe('ChangeWatch', () => {
   }
   const tick = () => new Promise((r) => setImmediate(r));
 
-  it('drops the GUNs the changefeed names past the newest record seen', async () => {
+  /** a watch past its first look at the feed, which answered `first` */
+  async function watching(first: Array<{ id: string; gun: string }>, opts: { batch?: number; onError?: (e: unknown) => void } = {}) {
     const c = new MetadataCache();
     const f = feed();
-    const w = new ChangeWatch(c, f.newerThan, () => undefined);
-    const first = w.wait();
-    f.calls[0]?.resolve([{ id: '7', gun: 'x' }]);
-    await first;
+    const w = new ChangeWatch(c, f.newerThan, opts.onError ?? (() => undefined), opts.batch);
+    const init = w.wait();
+    f.calls[0]?.resolve(first);
+    await init;
+    return { c, f, w };
+  }
+
+  it('drops the GUNs the changefeed names past the newest record seen', async () => {
+    const { c, f, w } = await watching([{ id: '7', gun: 'x' }]);
     c.put('a', { kind: 'current', role: 'root' }, file('a'), c.fillToken());
     c.put('b', { kind: 'current', role: 'root' }, file('b'), c.fillToken());
     const second = w.wait();
@@ -77,12 +103,7 @@ describe('ChangeWatch', () => {
   });
 
   it('makes a request that arrives during a check wait for the next one, shared by all that arrive meanwhile', async () => {
-    const c = new MetadataCache();
-    const f = feed();
-    const w = new ChangeWatch(c, f.newerThan, () => undefined);
-    const init = w.wait();
-    f.calls[0]?.resolve([]);
-    await init;
+    const { f, w } = await watching([]);
     const early = w.wait();
     let lateDone = false;
     const late1 = w.wait().then(() => (lateDone = true));
@@ -99,14 +120,30 @@ describe('ChangeWatch', () => {
     expect(f.calls).toHaveLength(3);
   });
 
+  it('does not drop a GUN for change records this process appended itself, but does for other records', async () => {
+    const { c, f, w } = await watching([{ id: '4', gun: 'x' }]);
+    // a publish of `own` stored change 5 and filled in what it stored; another process wrote `other` (6)
+    c.put('own', { kind: 'current', role: 'targets' }, file('published'), c.fillToken());
+    c.put('other', { kind: 'current', role: 'targets' }, file('old'), c.fillToken());
+    w.noteOwn(['5']);
+    const check = w.wait();
+    f.calls[1]?.resolve([
+      { id: '5', gun: 'own' },
+      { id: '6', gun: 'other' },
+    ]);
+    await check;
+    expect(c.getCurrent('own', 'targets', 0)?.body.toString()).toBe('published');
+    expect(c.getCurrent('other', 'targets', 0)).toBeUndefined();
+    // a record of the same GUN by someone else still drops it
+    const next = w.wait();
+    f.calls[2]?.resolve([{ id: '7', gun: 'own' }]);
+    await next;
+    expect(c.getCurrent('own', 'targets', 0)).toBeUndefined();
+  });
+
   it('forgets everything when the changefeed cannot be read, and starts over', async () => {
-    const c = new MetadataCache();
-    const f = feed();
     const errors: unknown[] = [];
-    const w = new ChangeWatch(c, f.newerThan, (e) => errors.push(e));
-    const init = w.wait();
-    f.calls[0]?.resolve([{ id: '3', gun: 'x' }]);
-    await init;
+    const { c, f, w } = await watching([{ id: '3', gun: 'x' }], { onError: (e) => errors.push(e) });
     c.put('a', { kind: 'current', role: 'root' }, file('a'), c.fillToken());
     const failing = w.wait();
     f.calls[1]?.reject(new Error('database gone'));
@@ -120,12 +157,7 @@ describe('ChangeWatch', () => {
   });
 
   it('clears the whole cache when more changes arrived than one look reads', async () => {
-    const c = new MetadataCache();
-    const f = feed();
-    const w = new ChangeWatch(c, f.newerThan, () => undefined, 2);
-    const init = w.wait();
-    f.calls[0]?.resolve([]);
-    await init;
+    const { c, f, w } = await watching([], { batch: 2 });
     c.put('untouched', { kind: 'current', role: 'root' }, file('u'), c.fillToken());
     const p = w.wait();
     f.calls[1]?.resolve([

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { generatePrivateKey, parseMetadata, signRaw } from '../../../tuf';
+import * as metadata from '../../../tuf/metadata';
 import { LocalKeyService } from '../../../signer/local';
 import { KeyService } from '../../../signer/api';
 import { ServerError, ValidationError } from '../../../server/errors';
@@ -54,6 +55,62 @@ describe('TrustService', () => {
     expect((await service.byChecksum(sim.gun, 'snapshot', snap!.file.sha256.toUpperCase()))?.sha256).toBe(snap!.file.sha256);
     expect(await service.byChecksum(sim.gun, 'snapshot', 'abc')).toBeNull();
     await store.close();
+  });
+
+  it('tells what a publish stored and what `current` answers right after it, without reading it back', async () => {
+    const { store, service, sim, request } = await setup(new LocalKeyService());
+    const first = await service.publish(sim.gun, request);
+    expect(first.stored.map((f) => `${f.role} v${f.version}`)).toEqual(['root v1', 'targets v1', 'snapshot v1', 'timestamp v1']);
+    expect(first.changes.map((c) => c.version)).toEqual([1]);
+    const next = new PublishRequest();
+    next.addPart('targets', sim.targets(2, { b: targetMeta('b') }).bytes);
+    const second = await service.publish(sim.gun, next);
+    expect(second.stored.map((f) => `${f.role} v${f.version}`)).toEqual(['targets v2', 'snapshot v2', 'timestamp v2']);
+    // the root the publish was checked against is current too
+    expect([...second.current.keys()].sort()).toEqual(['root', 'snapshot', 'targets', 'timestamp']);
+    for (const [role, answer] of second.current) {
+      expect(answer).toEqual(await service.current(sim.gun, role));
+    }
+    for (const f of second.stored) expect(f).toEqual(await store.getByVersion(sim.gun, f.role, f.version));
+    await store.close();
+  });
+
+  it('parses a stored root, parent targets or previous snapshot once, not on every publish', async () => {
+    const keys = new LocalKeyService();
+    const { store, service, sim, request } = await setup(keys);
+    const releases = generatePrivateKey('ecdsa');
+    await service.publish(sim.gun, request);
+    const parses = jest.spyOn(metadata, 'parseMetadata');
+    const parsed = (kind: string) => parses.mock.calls.filter((c) => c[1] === kind).length;
+    const publishTargets = async (on: TrustService, version: number) => {
+      const next = new PublishRequest();
+      next.addPart('targets', sim.targets(version, {}, [{ name: 'targets/releases', key: releases }]).bytes);
+      parses.mockClear();
+      await on.publish(sim.gun, next);
+    };
+    try {
+      // what a publish stored is kept parsed: the next one parses neither root nor snapshot
+      await publishTargets(service, 2);
+      expect(parsed('root')).toBe(0);
+      expect(parsed('snapshot')).toBe(0);
+      // a delegation finds its parent targets parsed
+      const rel = new PublishRequest();
+      rel.addPart('targets/releases', sim.delegation('targets/releases', 1, { r: targetMeta('r') }).bytes);
+      parses.mockClear();
+      await service.publish(sim.gun, rel);
+      expect(parsed('targets')).toBe(0);
+      // a server that did not store them parses each once
+      const other = new TrustService({ store, keys, keyAlgorithm: 'ed25519', log: pino({ level: 'silent' }) });
+      await publishTargets(other, 3);
+      expect(parsed('root')).toBe(1);
+      expect(parsed('snapshot')).toBe(1);
+      await publishTargets(other, 4);
+      expect(parsed('root')).toBe(0);
+      expect(parsed('snapshot')).toBe(0);
+    } finally {
+      parses.mockRestore();
+      await store.close();
+    }
   });
 
   it('refuses to store metadata a lying key service signed (500, nothing stored)', async () => {

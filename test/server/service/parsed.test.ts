@@ -1,0 +1,63 @@
+/**
+ * Parsed stored metadata kept by hash: the same document comes back for the same bytes and
+ * kind, never for other bytes under the same hash (a row changed behind our back), and memory
+ * stays bounded by count and by size.
+ */
+import * as crypto from 'node:crypto';
+import { parseMetadata, Metadata } from '../../../tuf';
+import { ParsedMetadataCache } from '../../../server/service/parsed';
+import { RepoSim, targetMeta } from '../helpers';
+
+const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** A targets document; `tags` makes it larger. */
+function targetsOfSize(sim: RepoSim, version: number, tags = 0): Metadata {
+  const targets = Object.fromEntries(Array.from({ length: tags }, (_, i) => [`tag-${i}`, targetMeta(String(i))]));
+  return parseMetadata(sim.targets(version, targets).bytes, 'targets');
+}
+
+describe('ParsedMetadataCache', () => {
+  const sim = new RepoSim('example.com/parsed');
+
+  it('gives back the same parsed document for the same bytes and kind only', () => {
+    const c = new ParsedMetadataCache();
+    const md = targetsOfSize(sim, 1);
+    c.set('targets', sha256(md.bytes), md);
+    expect(c.get('targets', sha256(md.bytes), Buffer.from(md.bytes))).toBe(md);
+    expect(c.get('snapshot', sha256(md.bytes), md.bytes)).toBeUndefined();
+  });
+
+  it('does not answer for other bytes stored under the same hash (a row changed behind our back)', () => {
+    const c = new ParsedMetadataCache();
+    const md = targetsOfSize(sim, 1);
+    const other = targetsOfSize(sim, 2);
+    c.set('targets', sha256(md.bytes), md);
+    expect(c.get('targets', sha256(md.bytes), other.bytes)).toBeUndefined();
+  });
+
+  it('holds at most the configured number of documents, dropping the least recently used', () => {
+    const c = new ParsedMetadataCache(2, 1024 * 1024);
+    const [a, b, d] = [1, 2, 3].map((v) => targetsOfSize(sim, v)) as [Metadata, Metadata, Metadata];
+    c.set('targets', sha256(a.bytes), a);
+    c.set('targets', sha256(b.bytes), b);
+    expect(c.get('targets', sha256(a.bytes), a.bytes)).toBe(a);
+    c.set('targets', sha256(d.bytes), d);
+    expect(c.size).toBe(2);
+    expect(c.get('targets', sha256(b.bytes), b.bytes)).toBeUndefined();
+    expect(c.get('targets', sha256(a.bytes), a.bytes)).toBe(a);
+    expect(c.get('targets', sha256(d.bytes), d.bytes)).toBe(d);
+  });
+
+  it('holds at most the configured number of bytes, and never one document above a quarter of them', () => {
+    const small = targetsOfSize(sim, 1);
+    const c = new ParsedMetadataCache(100, small.bytes.length * 8);
+    const docs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((v) => targetsOfSize(sim, v));
+    for (const md of docs) c.set('targets', sha256(md.bytes), md);
+    expect(c.size).toBeLessThanOrEqual(8);
+    expect(c.get('targets', sha256(docs[9]!.bytes), docs[9]!.bytes)).toBe(docs[9]);
+    const big = targetsOfSize(sim, 11, 40);
+    expect(big.bytes.length).toBeGreaterThan(small.bytes.length * 2);
+    c.set('targets', sha256(big.bytes), big);
+    expect(c.get('targets', sha256(big.bytes), big.bytes)).toBeUndefined();
+  });
+});
