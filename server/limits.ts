@@ -32,8 +32,12 @@ export const SERVER_LIMITS = {
   cachedConsistentPerGun: 64,
   /** parsed stored documents kept in memory (by hash), so a publish does not parse the same root each time */
   parsedMetadataEntries: 256,
-  /** their total size as stored; a document above a quarter of it is parsed each time */
-  parsedMetadataBytes: 8 * 1024 * 1024,
+  /**
+   * their total size as stored; a document above a sixteenth of it (64 KiB) is parsed each
+   * time. Parsed, a document takes 10-15 times its size in heap: a 10,000-tag targets file
+   * (1 MB) kept here raised the server's peak RSS by tens of MB.
+   */
+  parsedMetadataBytes: 1024 * 1024,
   /** changefeed page size when `records=0` (Notary's default) */
   defaultChangefeedRecords: 100,
   /** how long a health check waits for storage or the key service */

@@ -32,8 +32,9 @@ export class ParsedMetadataCache {
   }
 
   set(kind: MetadataKind, sha256: string, md: Metadata): void {
-    // one large document would push out everything else: such files are parsed each time
-    if (md.bytes.length > this.maxBytes / 4) return;
+    // one large document would push out everything else and weighs ten times its size in
+    // heap: such files are parsed each time
+    if (md.bytes.length > this.maxBytes / 16) return;
     const key = `${kind}:${sha256}`;
     const old = this.entries.get(key);
     if (old) {

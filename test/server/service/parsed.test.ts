@@ -48,13 +48,14 @@ describe('ParsedMetadataCache', () => {
     expect(c.get('targets', sha256(d.bytes), d.bytes)).toBe(d);
   });
 
-  it('holds at most the configured number of bytes, and never one document above a quarter of them', () => {
+  it('holds at most the configured number of bytes, and never one document above a sixteenth of them', () => {
     const small = targetsOfSize(sim, 1);
-    const c = new ParsedMetadataCache(100, small.bytes.length * 8);
-    const docs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((v) => targetsOfSize(sim, v));
+    const c = new ParsedMetadataCache(100, small.bytes.length * 32);
+    const docs = Array.from({ length: 40 }, (_, i) => targetsOfSize(sim, i + 1));
     for (const md of docs) c.set('targets', sha256(md.bytes), md);
-    expect(c.size).toBeLessThanOrEqual(8);
-    expect(c.get('targets', sha256(docs[9]!.bytes), docs[9]!.bytes)).toBe(docs[9]);
+    expect(c.size).toBeLessThanOrEqual(32);
+    expect(c.size).toBeGreaterThan(16);
+    expect(c.get('targets', sha256(docs[39]!.bytes), docs[39]!.bytes)).toBe(docs[39]);
     const big = targetsOfSize(sim, 11, 40);
     expect(big.bytes.length).toBeGreaterThan(small.bytes.length * 2);
     c.set('targets', sha256(big.bytes), big);
