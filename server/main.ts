@@ -32,7 +32,7 @@ function keyServiceFor(cfg: ServerConfig, log: Logger): KeyService {
     case 'remote':
       return new GrpcKeyService(
         { hostname: t.hostname, port: t.port, tls_ca_file: t.tlsCaFile, tls_client_cert: t.tlsClientCert, tls_client_key: t.tlsClientKey },
-        { logger: { warn: (m: string) => log.warn(m) } },
+        { logger: { warn: (m: string) => log.warn(m), info: (m: string) => log.info(m) } },
       );
     default: {
       const never: never = t;

@@ -24,8 +24,8 @@ export interface TrustServiceConfig {
 export interface GrpcKeyServiceOptions {
   /** deadline of each call (default SIGNER_LIMITS.callDeadlineMs) */
   deadlineMs?: number;
-  /** where warnings go (e.g. the server's pino logger); default: process warnings */
-  logger?: { warn(msg: string): void };
+  /** where warnings and notes go (e.g. the server's pino logger); default: process warnings, no notes */
+  logger?: { warn(msg: string): void; info?(msg: string): void };
 }
 
 export class GrpcKeyService implements KeyService {
@@ -49,9 +49,17 @@ export class GrpcKeyService implements KeyService {
     // the signer's certificate is checked against this CA only, and its name against `hostname`
     const tls = { ca: read('tls_ca_file', cfg.tls_ca_file), cert: read('tls_client_cert', cfg.tls_client_cert), key: read('tls_client_key', cfg.tls_client_key) };
     this.target = cfg.hostname.includes(':') ? `[${cfg.hostname}]:${port}` : `${cfg.hostname}:${port}`;
-    this.rpc = new RpcClient({ host: cfg.hostname, port, tls, maxRequestBytes: SIGNER_LIMITS.maxRequestBytes, maxResponseBytes: SIGNER_LIMITS.maxResponseBytes });
-    this.deadlineMs = opts.deadlineMs ?? SIGNER_LIMITS.callDeadlineMs;
     const logger = opts.logger;
+    this.rpc = new RpcClient({
+      host: cfg.hostname,
+      port,
+      tls,
+      maxRequestBytes: SIGNER_LIMITS.maxRequestBytes,
+      maxResponseBytes: SIGNER_LIMITS.maxResponseBytes,
+      // vouch-rpc/1 with vouch-signer, h2 (gRPC) with a real notary-signer
+      onConnect: (protocol) => logger?.info?.(`connected to the signer at ${this.target} (${protocol})`),
+    });
+    this.deadlineMs = opts.deadlineMs ?? SIGNER_LIMITS.callDeadlineMs;
     this.warn = logger ? (m) => logger.warn(m) : (m) => process.emitWarning(m, 'VouchSignerWarning');
   }
 

@@ -11,8 +11,8 @@ export const SIGNER_LIMITS = {
   maxRequestBytes: 16 * 1024 * 1024,
   /** Largest reply the client accepts: a public key or a signature, never more than a few KiB. */
   maxResponseBytes: 256 * 1024,
-  /** Concurrent streams per HTTP/2 connection. */
-  maxConcurrentStreams: 1000,
+  /** Calls in flight per connection (HTTP/2 streams, or vouch-rpc/1 calls). */
+  maxConcurrentCalls: 1000,
   /** Decrypted private keys kept in memory (least recently used are dropped first). */
   keyCacheEntries: 1024,
   /** Longest GUN and role accepted on CreateKey, in bytes (Notary: shorter than 256). */

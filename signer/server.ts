@@ -177,7 +177,7 @@ export async function startSignerServer(opts: {
       tls: { cert, key, ca },
       handlers,
       maxRequestBytes: SIGNER_LIMITS.maxRequestBytes,
-      maxConcurrentStreams: SIGNER_LIMITS.maxConcurrentStreams,
+      maxConcurrentCalls: SIGNER_LIMITS.maxConcurrentCalls,
       requestTimeoutMs: SIGNER_LIMITS.requestTimeoutMs,
       toStatus,
       onError: (rpc, code, e) => {

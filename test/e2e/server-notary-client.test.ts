@@ -209,6 +209,9 @@ describeWith(['notary', 'openssl'], 'the real notary client against vouch-server
     expect(lines.length).toBeGreaterThan(10);
     for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
     expect(lines.some((l) => /"msg":"request"/.test(l) && /"reqId"/.test(l))).toBe(true);
+    // vouch-server and vouch-signer speak vouch-rpc/1, chosen by ALPN (signer/rpc)
+    expect(lines.some((l) => /connected to the signer at .* \(vouch-rpc\/1\)/.test(l))).toBe(true);
+    expect(lines.some((l) => /connected to the signer at .* \(h2\)/.test(l))).toBe(false);
     for (const p of Object.values(PASSPHRASES)) expect(stack.server.output()).not.toContain(p);
     expect(stack.server.output()).not.toContain('e2e-signer-passphrase-not-secret');
   });

@@ -88,6 +88,11 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
     expectOk(await notary('fresh', 'verify', GUN, 'v1', '-i', payloadFile(), '-q'));
   });
 
+  it('speaks gRPC (h2) with the real notary-signer, which knows no vouch-rpc/1', () => {
+    expect(server.output()).toMatch(/connected to the signer at .* \(h2\)/);
+    expect(server.output()).not.toMatch(/\(vouch-rpc\/1\)/);
+  });
+
   it('serves a timestamp and snapshot signed by keys the real notary-signer holds', async () => {
     const keys = keyService(pki, signerPort, { cert: pki.clientCert, key: pki.clientKey });
     try {
