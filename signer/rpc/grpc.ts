@@ -13,7 +13,7 @@
  */
 import * as http2 from 'node:http2';
 import { decodeMessage, encodeMessage, WireError } from '../wire';
-import { decodeStatusMessage, encodeStatusMessage, Method, METHODS, MethodName, RpcError, ServeOptions, STATUS, UnaryReply, UnaryResult } from './api';
+import { decodeStatusMessage, encodeStatusMessage, Method, METHODS, MethodName, RpcError, ServeOptions, STATUS, UnaryHandler, UnaryReply, UnaryResult } from './api';
 
 const PREFIX = 5;
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/;
@@ -56,8 +56,8 @@ function respondMessage(stream: http2.ServerHttp2Stream, method: Method, reply: 
 }
 
 export function grpcStreamHandler(opts: ServeOptions): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void {
-  const byPath = new Map<string, { name: MethodName; method: Method }>();
-  for (const name of opts.handlers.keys()) byPath.set(METHODS[name].path, { name, method: METHODS[name] });
+  const byPath = new Map<string, { name: MethodName; method: Method; handler: UnaryHandler }>();
+  for (const [name, handler] of opts.handlers) byPath.set(METHODS[name].path, { name, method: METHODS[name], handler });
   return (stream, headers) => {
     stream.on('error', () => undefined);
     const path = headerString(headers[':path']) ?? '';
@@ -74,9 +74,7 @@ export function grpcStreamHandler(opts: ServeOptions): (stream: http2.ServerHttp
       stream.resume();
       return;
     }
-    const { name, method } = target;
-    const handler = opts.handlers.get(name);
-    if (!handler) return;
+    const { name, method, handler } = target;
     const refuse = (code: number, details: string, err: unknown) => {
       opts.onError(name, code, err);
       respondStatus(stream, code, details);
