@@ -57,7 +57,7 @@ export interface RootBody extends Common {
 
 export interface TargetsBody extends Common {
   kind: 'targets';
-  targets: Map<string, FileMeta>;
+  readonly targets: Map<string, FileMeta>;
   delegationKeys: Map<string, PublicKey>;
   delegations: DelegatedRole[];
 }
@@ -140,8 +140,8 @@ function buildBody(kind: MetadataKind, s: JsonObject): Body {
       return { kind, version, expires, keys, roles };
     }
     case 'targets': {
-      const targets = new Map<string, FileMeta>();
-      for (const [name, m] of Object.entries(s.targets as JsonObject)) targets.set(name, toFileMeta(m));
+      const raw = s.targets as JsonObject;
+      let targets: Map<string, FileMeta> | undefined;
       const d = isJsonObject(s.delegations) ? s.delegations : {};
       const delegationKeys = toKeys(d.keys);
       const delegations: DelegatedRole[] = [];
@@ -150,7 +150,21 @@ function buildBody(kind: MetadataKind, s: JsonObject): Body {
         const paths = Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [];
         delegations.push({ name: r.name, paths, ...toRoleKeys(r, `delegation ${r.name}`) });
       }
-      return { kind, version, expires, targets, delegationKeys, delegations };
+      return {
+        kind,
+        version,
+        expires,
+        // decoded when first read: the schema has checked every entry, and a publish reads none
+        get targets() {
+          if (!targets) {
+            targets = new Map();
+            for (const [name, m] of Object.entries(raw)) targets.set(name, toFileMeta(m));
+          }
+          return targets;
+        },
+        delegationKeys,
+        delegations,
+      };
     }
     case 'snapshot': {
       const meta = new Map<string, FileMeta>();

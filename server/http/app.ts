@@ -356,15 +356,17 @@ export function createEdge(deps: EdgeDeps): Edge {
   app.use((req, res, next) => {
     dispatch(req, res).then(() => undefined, next);
   });
-  // the one error middleware: every failure becomes Notary's envelope
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+  /** Every failure becomes Notary's envelope. */
+  const failed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     const e = toServerError(err);
     const ctx = contexts.get(req);
     const fields = { reqId: ctx?.id, code: e.code, err: e.message };
     if (e.status >= 500) log.error({ ...fields, stack: (err as Error)?.stack }, 'request failed');
     else log.info(fields, 'request refused');
     sendError(res, e, ctx ? { 'X-Request-Id': ctx.id } : {});
-  });
+  };
+  // the one error middleware
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => failed(err, req, res));
 
   // -------------------------------------------------------------------------------------------
   // The front handler
@@ -397,10 +399,25 @@ export function createEdge(deps: EdgeDeps): Edge {
       return;
     }
     if (tryFast(req, res, ctx)) return;
+    if (name === 'update') {
+      // a publish waits on its own work, not on express' router (it has no middleware to run)
+      track(req, res, ctx);
+      dispatch(req, res).then(undefined, (e: unknown) => failed(e, req, res));
+      return;
+    }
     toExpress(req, res, ctx);
   };
 
   const toExpress = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void => {
+    track(req, res, ctx);
+    app(req as express.Request, res as express.Response, (err?: unknown) => {
+      // express' final handler: only reached if the error middleware itself failed
+      if (!res.headersSent) sendError(res, err ? toServerError(err) : new ServerError('GENERIC_NOT_FOUND'));
+    });
+  };
+
+  /** Request context, request ID header, and the log line and metrics when the answer is sent. */
+  const track = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void => {
     const id = ctx.id;
     contexts.set(req, ctx);
     res.setHeader('X-Request-Id', id);
@@ -410,10 +427,6 @@ export function createEdge(deps: EdgeDeps): Edge {
         { reqId: id, method: req.method, path: ctx.path.slice(0, 512), op: operationName(ctx.route), gun: routeGun(ctx.route)?.slice(0, 256), status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3 },
         'request',
       );
-    });
-    app(req as express.Request, res as express.Response, (err?: unknown) => {
-      // express' final handler: only reached if the error middleware itself failed
-      if (!res.headersSent) sendError(res, err ? toServerError(err) : new ServerError('GENERIC_NOT_FOUND'));
     });
   };
 

@@ -1,7 +1,8 @@
 /**
  * Parsed stored metadata, kept by the SHA-256 of its exact bytes and the kind it was parsed as,
  * so that a publish does not parse the same stored root, parent targets or previous snapshot
- * again each time. A publish also leaves the documents it stored here, already parsed.
+ * again each time. A publish also leaves the documents it stored here, already parsed (targets
+ * only when they delegate).
  *
  * Parsed documents are shared by every request that finds them: nothing may change one after
  * parsing (nothing in the service does; their fields are readonly).
@@ -35,6 +36,9 @@ export class ParsedMetadataCache {
     // one large document would push out everything else and weighs ten times its size in
     // heap: such files are parsed each time
     if (md.bytes.length > this.maxBytes / 16) return;
+    // targets are read back only as the parent of a delegation being published: one that
+    // delegates nothing would only churn the heap
+    if (md.body.kind === 'targets' && md.body.delegations.length === 0) return;
     const key = `${kind}:${sha256}`;
     const old = this.entries.get(key);
     if (old) {

@@ -11,7 +11,7 @@
 import * as crypto from 'node:crypto';
 import { keyCertificates, PublicKey } from '../../tuf/keys';
 import { canonicalString, JsonObject, JsonValue } from '../../tuf/canonical';
-import { FileMeta, Metadata, Root, Snapshot, Targets } from '../../tuf/metadata';
+import { FileMeta, Metadata, Root, Snapshot, Targets, Timestamp } from '../../tuf/metadata';
 import { isDelegationName, parentRole } from '../../tuf/roles';
 import { checkVersion, verifyRoot, verifyThreshold } from '../../tuf/verify';
 import { NewFile, StoredFile, StoredUpdate, VersionConflictError } from '../storage/types';
@@ -180,6 +180,18 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
   const storedRootFile = await ctx.store.getCurrent(gun, 'root');
   const storedRoot = storedRootFile ? parseStored(ctx, storedRootFile, 'root') : null;
 
+  // The timestamp covers the snapshot's bytes and is signed with the current root's keys. When
+  // the publish uploads a snapshot and no root, both are known now: ask the signer at once and
+  // validate while it signs. Its signature is used only if everything below checks out.
+  const prevTimestamp = await ctx.store.getCurrent(gun, 'timestamp');
+  const timestampVersion = (prevTimestamp?.version ?? 0) + 1;
+  const early =
+    storedRoot && storedRoot.body.expires >= now && !request.root && request.snapshot
+      ? signTimestamp(ctx, storedRoot, request.snapshot.bytes, timestampVersion)
+      : null;
+  // a publish that fails validation drops it; an error of its own is reported at step 10
+  early?.catch(() => undefined);
+
   // steps 5 and 6
   let root: Root;
   let rootBytes: Buffer;
@@ -271,16 +283,20 @@ export async function validateUpdate(ctx: ServiceContext, gun: string, request: 
     }
   }
 
-  // step 10: the timestamp is always the server's (an uploaded one was ignored)
-  const prevTimestamp = await ctx.store.getCurrent(gun, 'timestamp');
+  // step 10: the timestamp is always the server's (an uploaded one was ignored); `early` was
+  // signed with this root over these snapshot bytes
+  const timestamp = await (early ?? signTimestamp(ctx, root, snapshotBytes, timestampVersion));
+  batch.push({ role: 'timestamp', version: timestamp.body.version, bytes: timestamp.bytes, md: timestamp });
+  return { files: batch, storedRoot: rootUpload ? null : storedRootFile };
+}
+
+async function signTimestamp(ctx: ServiceContext, root: Root, snapshotBytes: Buffer, version: number): Promise<Timestamp> {
   try {
-    const timestamp = await generateTimestamp(ctx, root, snapshotBytes, (prevTimestamp?.version ?? 0) + 1);
-    batch.push({ role: 'timestamp', version: timestamp.body.version, bytes: timestamp.bytes, md: timestamp });
+    return await generateTimestamp(ctx, root, snapshotBytes, version);
   } catch (e) {
     if (!(e instanceof CannotSignError)) throw e;
     throw new ValidationError('ErrBadRoot', 'no  timestamp keys exist on the server');
   }
-  return { files: batch, storedRoot: rootUpload ? null : storedRootFile };
 }
 
 /**

@@ -198,6 +198,8 @@ export class RpcClient {
       throw new RpcError(STATUS.INTERNAL, `cannot encode the request: ${(e as Error).message}`);
     }
     if (message.length > this.opts.maxRequestBytes) throw new RpcError(STATUS.RESOURCE_EXHAUSTED, `request larger than ${this.opts.maxRequestBytes} bytes`);
+    // connected: the request goes out now, not after the caller's next await
+    if (this.connection?.usable) return this.connection.call(name, message, deadlineMs);
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const connection = await Promise.race([

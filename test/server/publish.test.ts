@@ -171,6 +171,27 @@ describe('first publishes', () => {
   });
 });
 
+describe('the publish route', () => {
+  it('answers with a request ID, and logs and counts each publish, accepted or refused', async () => {
+    const { sim, root } = await clientSnapshotRepo('reqid');
+    const t2 = sim.targets(2);
+    const ok = await publish(srv.url, sim.gun, { targets: t2, snapshot: sim.snapshot(2, { root, targets: t2 }) });
+    const bad = await publish(srv.url, sim.gun, { targets: 'not json' });
+    expect(ok.status).toBe(200);
+    expect(bad.status).toBe(400);
+    expect(bad.json().errors[0].code).toBe('MALFORMED_JSON');
+    const ids = [ok, bad].map((r) => r.headers['x-request-id']);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-z]+-[0-9a-z]+$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    const logged = (id: unknown) => srv.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.reqId === id);
+    expect(logged(ids[0])).toMatchObject({ method: 'POST', op: 'UpdateTUF', gun: sim.gun, status: 200 });
+    expect(logged(ids[1])).toMatchObject({ method: 'POST', op: 'UpdateTUF', gun: sim.gun, status: 400 });
+    const metrics = (await request(srv.url, 'GET', '/metrics')).body.toString();
+    expect(metrics).toMatch(/^vouch_http_requests_total\{operation="UpdateTUF",method="POST",code="400"\} [1-9]/m);
+    expect(metrics).toMatch(/^vouch_http_requests_total\{operation="UpdateTUF",method="POST",code="200"\} [1-9]/m);
+  });
+});
+
 describe('roots', () => {
   it('refuses a root whose version jumps by two (row 17)', async () => {
     const { sim } = await serverSnapshotRepo('jump');

@@ -225,6 +225,18 @@ describe('bad input to every parser gives a typed error, never a crash', () => {
     expect(typedError(() => parseMetadata(Buffer.from(neg), kind)).code).toBe('JSON_TYPE');
   });
 
+  it('targets: a malformed entry is refused when the file is parsed, not when it is first read', () => {
+    const text = fixture(sources.targets).toString();
+    const entry = /"hashes":\{"sha256":"[^"]+"\},"length":\d+/;
+    expect(text).toMatch(entry);
+    for (const bad of ['"hashes":{"sha256":"not base64!"},"length":1', '"hashes":{"sha256":"AAAA"},"length":"1"', '"hashes":[],"length":1', '"length":1']) {
+      expect(typedError(() => parseMetadata(Buffer.from(text.replace(entry, bad)), 'targets')).code).toBe('JSON_TYPE');
+    }
+    const md = parseMetadata(fixture(sources.targets), 'targets');
+    expect(md.body.targets.size).toBeGreaterThan(0);
+    for (const meta of md.body.targets.values()) expect(meta.hashes.sha256?.length).toBe(32);
+  });
+
   it('a document of another kind than expected', () => {
     expect(typedError(() => parseMetadata(fixture(sources.targets), 'root')).message).toMatch(/expected Root metadata/);
   });

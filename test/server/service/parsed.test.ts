@@ -1,19 +1,21 @@
 /**
  * Parsed stored metadata kept by hash: the same document comes back for the same bytes and
- * kind, never for other bytes under the same hash (a row changed behind our back), and memory
- * stays bounded by count and by size.
+ * kind, never for other bytes under the same hash (a row changed behind our back), memory
+ * stays bounded by count and by size, and targets that no delegation could need are not kept.
  */
 import * as crypto from 'node:crypto';
-import { parseMetadata, Metadata } from '../../../tuf';
+import { generatePrivateKey, parseMetadata, Metadata } from '../../../tuf';
 import { ParsedMetadataCache } from '../../../server/service/parsed';
 import { RepoSim, targetMeta } from '../helpers';
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
-/** A targets document; `tags` makes it larger. */
-function targetsOfSize(sim: RepoSim, version: number, tags = 0): Metadata {
+const releases = generatePrivateKey('ecdsa');
+
+/** A targets document that delegates (what is kept); `tags` makes it larger. */
+function targetsOfSize(sim: RepoSim, version: number, tags = 0, delegates = true): Metadata {
   const targets = Object.fromEntries(Array.from({ length: tags }, (_, i) => [`tag-${i}`, targetMeta(String(i))]));
-  return parseMetadata(sim.targets(version, targets).bytes, 'targets');
+  return parseMetadata(sim.targets(version, targets, delegates ? [{ name: 'targets/releases', key: releases }] : []).bytes, 'targets');
 }
 
 describe('ParsedMetadataCache', () => {
@@ -60,5 +62,16 @@ describe('ParsedMetadataCache', () => {
     expect(big.bytes.length).toBeGreaterThan(small.bytes.length * 2);
     c.set('targets', sha256(big.bytes), big);
     expect(c.get('targets', sha256(big.bytes), big.bytes)).toBeUndefined();
+  });
+
+  it('keeps targets only when they delegate: no publish reads the others back', () => {
+    const c = new ParsedMetadataCache();
+    const plain = targetsOfSize(sim, 1, 3, false);
+    const parent = targetsOfSize(sim, 2, 3, true);
+    c.set('targets', sha256(plain.bytes), plain);
+    c.set('targets', sha256(parent.bytes), parent);
+    expect(c.get('targets', sha256(plain.bytes), plain.bytes)).toBeUndefined();
+    expect(c.get('targets', sha256(parent.bytes), parent.bytes)).toBe(parent);
+    expect(c.size).toBe(1);
   });
 });

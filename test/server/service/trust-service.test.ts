@@ -2,6 +2,7 @@
  * The trust service without HTTP: plain values in and out, a real SQLite store, and key
  * services that misbehave. Whatever a key holder returns is verified before it is stored.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,7 +14,7 @@ import { KeyService } from '../../../signer/api';
 import { ServerError, ValidationError } from '../../../server/errors';
 import { PublishRequest, TrustService } from '../../../server/service';
 import { SqliteStore } from '../../../server/storage/sqlite';
-import { RepoSim, targetMeta } from '../helpers';
+import { RepoSim, SwitchableKeyService, targetMeta } from '../helpers';
 
 /** Signs with the wrong key: signatures that cannot verify against the key it reports. */
 class LyingKeyService extends LocalKeyService {
@@ -159,6 +160,74 @@ describe('TrustService', () => {
     const rotated = await service.rotateKey(sim.gun, 'timestamp');
     expect(rotated.id).not.toBe(sim.timestampKey?.id);
     expect((await service.publicKey(sim.gun, 'timestamp')).id).toBe(sim.timestampKey?.id);
+    await store.close();
+  });
+});
+
+describe('the timestamp of a publish that uploads the snapshot', () => {
+  /** A repository whose client holds the snapshot key, first publish done. */
+  async function clientSnapshotRepo(keys: SwitchableKeyService) {
+    const store = SqliteStore.open(path.join(dir, `s${++n}.db`), { watchIntervalMs: 0 });
+    const service = new TrustService({ store, keys, keyAlgorithm: 'ed25519', log: pino({ level: 'silent' }) });
+    const sim = new RepoSim(`example.com/service/${n}`);
+    sim.timestampKey = await service.publicKey(sim.gun, 'timestamp');
+    const root = sim.root(1);
+    const targets = sim.targets(1, { a: targetMeta('a') });
+    const first = new PublishRequest();
+    first.addPart('root', root.bytes);
+    first.addPart('targets', targets.bytes);
+    first.addPart('snapshot', sim.snapshot(1, { root, targets }).bytes);
+    await service.publish(sim.gun, first);
+    /** the next publish: targets v2 (signed by `targetsKey`, default the right one) and its snapshot */
+    const next = (targetsKey?: ReturnType<typeof generatePrivateKey>) => {
+      const t2 = sim.targets(2, { b: targetMeta('b') }, [], targetsKey ? { key: targetsKey } : {});
+      const request = new PublishRequest();
+      request.addPart('targets', t2.bytes);
+      request.addPart('snapshot', sim.snapshot(2, { root, targets: t2 }).bytes);
+      return request;
+    };
+    return { store, service, sim, next };
+  }
+
+  it('is signed once, over the uploaded snapshot, while the upload is checked', async () => {
+    const keys = new SwitchableKeyService();
+    const { store, service, sim, next } = await clientSnapshotRepo(keys);
+    const request = next();
+    const calls = keys.signCalls;
+    const published = await service.publish(sim.gun, request);
+    expect(keys.signCalls - calls).toBe(1);
+    expect(published.stored.map((f) => `${f.role} v${f.version}`)).toEqual(['targets v2', 'snapshot v2', 'timestamp v2']);
+    const ts = parseMetadata((await store.getCurrent(sim.gun, 'timestamp'))!.bytes, 'timestamp');
+    expect(ts.body.snapshot.length).toBe(request.snapshot!.bytes.length);
+    expect(ts.body.snapshot.hashes.sha256?.toString('hex')).toBe(crypto.createHash('sha256').update(request.snapshot!.bytes).digest('hex'));
+    await store.close();
+  });
+
+  it('is dropped unstored when the upload fails validation', async () => {
+    const keys = new SwitchableKeyService();
+    const { store, service, sim, next } = await clientSnapshotRepo(keys);
+    const before = await store.getCurrent(sim.gun, 'timestamp');
+    const calls = keys.signCalls;
+    await expect(service.publish(sim.gun, next(generatePrivateKey('ecdsa')))).rejects.toMatchObject({ validation: 'ErrBadTargets' });
+    // the signer was asked early; what it signed went nowhere
+    expect(keys.signCalls - calls).toBe(1);
+    expect(await store.getCurrent(sim.gun, 'timestamp')).toEqual(before);
+    expect((await store.getCurrent(sim.gun, 'targets'))?.version).toBe(1);
+    await store.close();
+  });
+
+  it('reports the upload\'s error when the signer fails too, and 500 UNKNOWN when only the signer fails', async () => {
+    const keys = new SwitchableKeyService();
+    const { store, service, sim, next } = await clientSnapshotRepo(keys);
+    keys.down = true;
+    const invalid = await service.publish(sim.gun, next(generatePrivateKey('ecdsa'))).catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(ValidationError);
+    expect((invalid as ValidationError).validation).toBe('ErrBadTargets');
+    const valid = await service.publish(sim.gun, next()).catch((e: unknown) => e);
+    expect(valid).toBeInstanceOf(ServerError);
+    expect(valid).not.toBeInstanceOf(ValidationError);
+    expect((valid as ServerError).code).toBe('UNKNOWN');
+    expect((await store.getCurrent(sim.gun, 'targets'))?.version).toBe(1);
     await store.close();
   });
 });
