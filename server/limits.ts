@@ -16,6 +16,8 @@ export const SERVER_LIMITS = {
   maxFilenameBytes: LIMITS.maxRoleNameBytes + '.json'.length,
   /** header pairs of one multipart part */
   maxPartHeaderPairs: 16,
+  /** the header block of one multipart part */
+  maxPartHeaderBytes: 8 * 1024,
   /** any request body other than a publish (there are none we read; anything else is drained up to this) */
   maxOtherBodyBytes: 64 * 1024,
   /** the error body the Go client reads (storage/httpstore.go reads 1 KiB) */
