@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { ServerError } from '../../server/errors';
-import { readPublishRequest } from '../../server/http/multipart';
-import { SERVER_LIMITS, ServerLimits } from '../../server/limits';
-import { PublishRequest } from '../../server/service/upload';
+import { ServerError } from '../../../server/errors';
+import { readPublishRequest } from '../../../server/http/multipart';
+import { SERVER_LIMITS, ServerLimits } from '../../../server/limits';
+import { PublishRequest } from '../../../server/service/upload';
 
 const B = 'xYz123';
 const FORM = `multipart/form-data; boundary=${B}`;
