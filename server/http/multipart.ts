@@ -14,6 +14,12 @@ import { PublishRequest } from '../service/upload';
 const MULTIPART_TYPES = new Set(['multipart/form-data', 'multipart/mixed']);
 /** RFC 2046 5.1.1 */
 const MAX_BOUNDARY_BYTES = 70;
+/**
+ * `--boundary` found where it does not frame anything (inside a part, or not at a line start in
+ * the preamble). No metadata file holds one; a body made of them would keep the synchronous
+ * framing busy for seconds, so past this many the body is refused.
+ */
+const MAX_FALSE_DELIMITERS = 1000;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -109,6 +115,10 @@ interface RawPart {
  */
 function frameParts(body: Buffer, boundary: string, limits: ServerLimits): RawPart[] {
   const parts: RawPart[] = [];
+  let falseDelimiters = 0;
+  const falseDelimiter = () => {
+    if (++falseDelimiters > MAX_FALSE_DELIMITERS) throw malformed('too many boundary strings that delimit nothing');
+  };
   let nl = CRLF;
   let nlDashBoundary = Buffer.from(`\r\n--${boundary}`, 'latin1');
   const dashBoundary = nlDashBoundary.subarray(2);
@@ -151,7 +161,7 @@ function frameParts(body: Buffer, boundary: string, limits: ServerLimits): RawPa
 
   for (;;) {
     // the preamble: lines before the first delimiter line are skipped
-    if (partsRead === 0) pos = findLineStart(body, dashBoundary, pos);
+    if (partsRead === 0) pos = findLineStart(body, dashBoundary, pos, falseDelimiter);
     if (pos === -1) throw malformed('no multipart delimiter');
     const lf = body.indexOf(LF, pos);
     const lineEnd = lf === -1 ? body.length : lf + 1;
@@ -176,7 +186,10 @@ function frameParts(body: Buffer, boundary: string, limits: ServerLimits): RawPa
       end = next = pos;
     } else {
       end = body.indexOf(nlDashBoundary, pos);
-      while (end !== -1 && !closesPart(end + nlDashBoundary.length)) end = body.indexOf(nlDashBoundary, end + 1);
+      while (end !== -1 && !closesPart(end + nlDashBoundary.length)) {
+        falseDelimiter();
+        end = body.indexOf(nlDashBoundary, end + 1);
+      }
       if (end === -1) throw malformed('body ends inside a part');
       next = end + nl.length;
     }
@@ -186,10 +199,13 @@ function frameParts(body: Buffer, boundary: string, limits: ServerLimits): RawPa
   }
 }
 
-/** The first `prefix` at or after `from` that starts a line, or -1. */
-function findLineStart(body: Buffer, prefix: Buffer, from: number): number {
+/** The first `prefix` at or after `from` that starts a line, or -1; `skipped` hears of each other one. */
+function findLineStart(body: Buffer, prefix: Buffer, from: number, skipped: () => void): number {
   let at = body.indexOf(prefix, from);
-  while (at > 0 && body[at - 1] !== LF) at = body.indexOf(prefix, at + 1);
+  while (at > 0 && body[at - 1] !== LF) {
+    skipped();
+    at = body.indexOf(prefix, at + 1);
+  }
   return at;
 }
 

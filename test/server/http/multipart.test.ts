@@ -253,6 +253,16 @@ describe('readPublishRequest', () => {
       expect(await errorCode(part('root', 'x'.repeat(200)) + `--${B}--`, FORM, { maxUploadBytes: 100 })).toBe('MALFORMED_UPLOAD');
     });
 
+    it('refuses a body with more than a thousand boundary strings that delimit nothing, in a part or a preamble', async () => {
+      const inPart = (n: number) => part('root', `\r\n--${B}X`.repeat(n)) + `--${B}--`;
+      const inPreamble = (n: number) => `x--${B}\r\n`.repeat(n) + part('root', '{}') + `--${B}--`;
+      expect(await parts(inPart(1000))).toHaveLength(1);
+      received.length = 0;
+      expect(await parts(inPreamble(1000))).toHaveLength(1);
+      expect(await errorCode(inPart(1001))).toBe('MALFORMED_UPLOAD');
+      expect(await errorCode(inPreamble(1001))).toBe('MALFORMED_UPLOAD');
+    });
+
     it('hands over a large file as a view of the body, and copies a small one out of it', async () => {
       const large = part('targets', 'x'.repeat(100_000)) + `--${B}--`;
       const [[, view]] = (await parts(large)) as [[string, Buffer]];
