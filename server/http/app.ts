@@ -402,7 +402,10 @@ export function createEdge(deps: EdgeDeps): Edge {
     if (name === 'update') {
       // a publish waits on its own work, not on express' router (it has no middleware to run)
       track(req, res, ctx);
-      dispatch(req, res).then(undefined, (e: unknown) => failed(e, req, res));
+      dispatch(req, res)
+        .then(undefined, (e: unknown) => failed(e, req, res))
+        // as express' final handler: if even the envelope could not be sent, drop the connection
+        .catch(() => res.destroy());
       return;
     }
     toExpress(req, res, ctx);
