@@ -14,12 +14,11 @@ import { GrpcKeyService } from '../../signer/client';
 import { parseMetadata } from '../../tuf/metadata';
 import { verifyThreshold } from '../../tuf/verify';
 import { describeWith } from '../helpers/interop';
-import { NotaryServer, notaryClientPassphrases, startNotaryServer } from '../helpers/notary';
-import { Proc, run, stopAll } from '../helpers/proc';
+import { NotaryServer, notaryCli, startNotaryServer } from '../helpers/notary';
+import { Proc, stopAll } from '../helpers/proc';
 import { keyService, startTestSigner } from '../signer/harness';
 
 const GUN = 'example.com/vouch/notary-server-interop';
-const CLIENT_ENV = notaryClientPassphrases('interop');
 
 describeWith(['notary-server', 'notary'], 'the real notary-server signs with vouch-signer', () => {
   let dir: string;
@@ -31,12 +30,12 @@ describeWith(['notary-server', 'notary'], 'the real notary-server signs with vou
   const payload = Buffer.from(`payload ${crypto.randomBytes(8).toString('hex')}\n`);
   const payloadFile = () => path.join(dir, 'payload.bin');
 
-  const notary = (trustDir: string, ...args: string[]) =>
-    run('notary', ['-s', serverUrl, '-d', path.join(dir, trustDir), ...args], { env: { ...process.env, ...CLIENT_ENV }, timeoutMs: 90000 });
-
-  const expectOk = (r: { code: number | null; stdout: string; stderr: string }) => {
-    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.proc.output().slice(-3000)}\nsigner:\n${signer.output().slice(-3000)}`);
-  };
+  const { run: notary, ok: expectOk } = notaryCli({
+    server: () => serverUrl,
+    dir: () => dir,
+    label: 'interop',
+    logs: () => ({ server: server.proc.output(), signer: signer.output() }),
+  });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vouch-signer-notary-server-'));

@@ -14,13 +14,12 @@ import { parseMetadata } from '../../tuf/metadata';
 import { verifyThreshold } from '../../tuf/verify';
 import { describeWith } from '../helpers/interop';
 import { freePort, httpsGet } from '../helpers/net';
-import { NotarySigner, notaryClientPassphrases, remoteTrustService, startNotarySigner } from '../helpers/notary';
-import { Proc, run, startProcess, stopAll } from '../helpers/proc';
+import { NotarySigner, notaryCli, remoteTrustService, startNotarySigner } from '../helpers/notary';
+import { Proc, startProcess, stopAll } from '../helpers/proc';
 import { keyService } from '../signer/harness';
 
 const SERVER_MAIN = path.resolve(__dirname, '../../dist/server/main.js');
 const GUN = 'example.com/vouch/our-server-notary-signer';
-const CLIENT_ENV = notaryClientPassphrases('interop');
 
 describeWith(['notary-signer', 'notary'], 'our server signs with the real notary-signer', () => {
   let dir: string;
@@ -32,15 +31,13 @@ describeWith(['notary-signer', 'notary'], 'our server signs with the real notary
   const payload = Buffer.from(`payload ${crypto.randomBytes(8).toString('hex')}\n`);
   const payloadFile = () => path.join(dir, 'payload.bin');
 
-  const notary = (trustDir: string, ...args: string[]) =>
-    run('notary', ['-s', serverUrl, '--tlscacert', pki.caCert, '-d', path.join(dir, trustDir), ...args], {
-      env: { ...process.env, ...CLIENT_ENV },
-      timeoutMs: 90000,
-    });
-
-  const expectOk = (r: { code: number | null; stdout: string; stderr: string }) => {
-    if (r.code !== 0) throw new Error(`notary failed (${r.code}):\n${r.stdout}\n${r.stderr}\nserver:\n${server.output().slice(-3000)}\nsigner:\n${signer.proc.output().slice(-3000)}`);
-  };
+  const { run: notary, ok: expectOk } = notaryCli({
+    server: () => serverUrl,
+    dir: () => dir,
+    caCert: () => pki.caCert,
+    label: 'interop',
+    logs: () => ({ server: server.output(), signer: signer.proc.output() }),
+  });
 
   beforeAll(async () => {
     if (!fs.existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} missing: run npm run build first`);

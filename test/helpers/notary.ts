@@ -13,7 +13,7 @@ import type { DevPki } from '../../scripts/devpki';
 import { applyNotarySchema, NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA } from '../../scripts/notary-schema';
 import type { PostgresCluster } from '../../scripts/postgres';
 import { freePort, waitForPort } from './net';
-import { Proc, startProcess } from './proc';
+import { Proc, run, startProcess } from './proc';
 
 /** Where a Notary service keeps its data: in memory, or in a database made by createNotaryDatabase. */
 export type NotaryStorage = { backend: 'memory' } | { backend: 'postgres'; url: string };
@@ -172,5 +172,23 @@ export function notaryClientPassphrases(label: string): {
     NOTARY_TARGETS_PASSPHRASE: `${label}-targets-passphrase`,
     NOTARY_SNAPSHOT_PASSPHRASE: `${label}-snapshot-passphrase`,
     NOTARY_DELEGATION_PASSPHRASE: `${label}-delegation-passphrase`,
+  };
+}
+
+/**
+ * The notary CLI as an interop test drives it: `run(trustDir, ...args)` against the server, with
+ * a trust directory of that name under `dir()`; `ok(result)` throws with the CLI's output and the
+ * tail of each service log unless it exited 0. Getters, because suites set these in beforeAll.
+ */
+export function notaryCli(o: { server: () => string; dir: () => string; caCert?: () => string; label: string; logs: () => Record<string, string> }) {
+  const env = { ...process.env, ...notaryClientPassphrases(o.label) };
+  return {
+    run: (trustDir: string, ...args: string[]) =>
+      run('notary', ['-s', o.server(), ...(o.caCert ? ['--tlscacert', o.caCert()] : []), '-d', path.join(o.dir(), trustDir), ...args], { env, timeoutMs: 90000 }),
+    ok: (r: { code: number | null; stdout: string; stderr: string }): void => {
+      if (r.code === 0) return;
+      const logs = Object.entries(o.logs()).map(([name, text]) => `${name}:\n${text.slice(-3000)}`);
+      throw new Error([`notary failed (${r.code}):`, r.stdout, r.stderr, ...logs].join('\n'));
+    },
   };
 }

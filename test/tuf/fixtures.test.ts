@@ -24,11 +24,8 @@ import {
   verifyRoot,
   verifyThreshold,
 } from '../../tuf';
-import { FIXTURES } from '../helpers/fixtures';
+import { FIXTURES, FIXTURE_APP_GUN as APP, FIXTURE_NOW as NOW, FIXTURE_SERVER_SNAPSHOT_GUN as SERVER_SNAPSHOT } from '../helpers/fixtures';
 
-const NOW = Date.parse('2026-11-24T12:00:00Z');
-const APP = 'example.com/notary-fixtures/app';
-const SERVER_SNAPSHOT = 'example.com/notary-fixtures/server-snapshot';
 
 const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
 

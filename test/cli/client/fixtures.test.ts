@@ -24,12 +24,9 @@ import {
   withFields,
   formatGoTime,
 } from '../../../tuf';
-import { FIXTURES, fixture } from '../../helpers/fixtures';
+import { FIXTURES, fixture, FIXTURE_APP_GUN as APP, FIXTURE_NOW as NOW, FIXTURE_SERVER_SNAPSHOT_GUN as SERVER_SNAPSHOT } from '../../helpers/fixtures';
 import { RepositorySimulator } from '../simulator';
 
-const NOW = Date.parse('2026-11-24T12:00:00Z');
-const APP = 'example.com/notary-fixtures/app';
-const SERVER_SNAPSHOT = 'example.com/notary-fixtures/server-snapshot';
 const BEFORE = path.join(FIXTURES, 'app/before-root-rotation');
 const AFTER = path.join(FIXTURES, 'app/after-root-rotation');
 

@@ -16,11 +16,10 @@ import { Keyring } from '../../../signer/sealing';
 import { SigningService } from '../../../signer/service';
 import { SqliteKeyStore } from '../../../signer/store';
 import { parseMetadata, sha256Hex, verifySignature } from '../../../tuf';
-import { FIXTURES } from '../../helpers/fixtures';
+import { FIXTURES, FIXTURE_APP_GUN as APP } from '../../helpers/fixtures';
 
 const NOTARY_PASS = Buffer.from('acceptance-signer-passphrase');
 const TARGET_ENV = { NOTARY_SIGNER_VOUCHALIAS: 'the-new-vouch-signer-passphrase' };
-const APP = 'example.com/notary-fixtures/app';
 const SS = 'example.com/notary-fixtures/server-snapshot';
 
 /** fixture file of each (gun, role, version) we have bytes for */
